@@ -1,0 +1,311 @@
+"""Plugins: named sets of implementations, their calling conventions, and discovery.
+
+Every calling convention is normalised by a small adapter to one protocol:
+
+    implementation.vjp(*inputs, *hyper) -> (output, pullback)
+    pullback(cotangent) -> tuple with one gradient per differentiable input
+
+so the checks never need to know how the user wrote their code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .spec import Spec
+
+__all__ = ["Plugin", "Implementation", "TargetError", "StructureError", "discover", "resolve_spec", "CONVENTIONS"]
+
+ENTRY_POINT_GROUP = "oracle.plugins"
+CONVENTIONS = ("pullback", "layer", "gate", "value_and_grad", "loss")
+
+
+class TargetError(Exception):
+    """A target that names no plugin, module or file, or one that cannot be loaded: a user's mistake."""
+
+
+class StructureError(Exception):
+    """An implementation returned something that is not of the protocol's shape."""
+
+
+def resolve_spec(op: str | Spec) -> Spec:
+    if isinstance(op, Spec):
+        return op
+    from oracle.specs import get  # the catalogue imports JAX; only load it when a name is used
+
+    return get(op)
+
+
+def _as_grads(spec: Spec, returned: Any) -> tuple:
+    """One gradient per differentiable input, from whatever sequence the user's backward returned."""
+    wanted = spec.differentiable
+    if isinstance(returned, (list, tuple)):
+        grads = tuple(returned)
+    else:
+        grads = (returned,)
+    if len(grads) == len(wanted):
+        return grads
+    every = spec.input_names
+    if len(grads) == len(every):  # a gradient slot (maybe None) for every input, labels too
+        return tuple(g for g, n in zip(grads, every) if n in wanted)
+    raise StructureError(
+        f"backward returned {len(grads)} gradient(s); {spec.name} needs {len(wanted)} "
+        f"({', '.join(wanted)})"
+    )
+
+
+def _is_multi(spec: Spec) -> bool:
+    return spec.outputs > 1
+
+
+@dataclass
+class Implementation:
+    """Gradient code under test for one spec, behind the common vjp protocol."""
+
+    spec: Spec
+    convention: str
+    code: Any                      # the user's function, class or (forward, backward) pair
+    plugin: str
+    label: str                     # unique within the plugin; the op name unless a variant
+    dtypes: tuple[str, ...] | None = None
+    target: str | None = None      # how to find the plugin again, for reproduce commands
+
+    @property
+    def op(self) -> str:
+        return self.spec.name
+
+    @property
+    def source(self) -> str:
+        """'module:qualname' of the user's code, for listings and reports."""
+        code = self.code[0] if isinstance(self.code, tuple) else self.code
+        module = getattr(code, "__module__", "?")
+        return f"{module}:{getattr(code, '__qualname__', repr(code))}"
+
+    def vjp(self, *args: Any) -> tuple[Any, Callable[[Any], tuple]]:
+        return _ADAPTERS[self.convention](self, *args)
+
+
+# -- adapters: each turns one calling convention into (output, pullback)
+
+def _pullback_adapter(impl: Implementation, *args: Any):
+    returned = impl.code(*args)
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2 or not callable(returned[1]):
+        raise StructureError(f"a pullback implementation must return (output, pullback); got {_kind(returned)}")
+    out, pb = returned
+    return out, lambda g: _as_grads(impl.spec, pb(g))
+
+
+def _layer_adapter(impl: Implementation, *args: Any):
+    forward, backward = impl.code
+    returned = forward(*args)
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise StructureError(f"a layer's forward must return (out, cache); got {_kind(returned)}")
+    out, cache = returned
+    return out, lambda g: _as_grads(impl.spec, backward(g, cache))
+
+
+def _gate_adapter(impl: Implementation, *args: Any):
+    gate = impl.code()
+    out = gate.forward(*args)
+
+    def pullback(g):
+        return _as_grads(impl.spec, gate.backward(*g) if _is_multi(impl.spec) else gate.backward(g))
+
+    return out, pullback
+
+
+def _scaled(grads: tuple, c: Any) -> tuple:
+    import numpy as np
+
+    # Computed at an upstream gradient of 1; the chain rule scales it by the real upstream.
+    return tuple(None if g is None else np.asarray(g) * np.asarray(c, dtype=np.asarray(g).dtype) for g in grads)
+
+
+def _value_and_grad_adapter(impl: Implementation, *args: Any):
+    returned = impl.code(*args)
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise StructureError(f"a value_and_grad implementation must return (loss, grads); got {_kind(returned)}")
+    loss, grads = returned
+    grads = _as_grads(impl.spec, grads)
+    return loss, lambda c: _scaled(grads, c)
+
+
+def _loss_adapter(impl: Implementation, *args: Any):
+    spec = impl.spec
+    n = len(spec.inputs)
+    values = dict(zip(spec.input_names, args[:n]))
+    weights = {w: values[w] for w in spec.weight_names}
+    data = [values[name] for name in spec.input_names if name not in weights] + list(args[n:])
+    returned = impl.code(weights, *data)
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2 or not isinstance(returned[1], dict):
+        raise StructureError(f"a loss implementation must return (loss, {{name: grad}}); got {_kind(returned)}")
+    loss, by_name = returned
+    missing = [name for name in spec.differentiable if name not in by_name]
+    if missing:
+        raise StructureError(f"the gradient dict has no entry for {', '.join(map(repr, missing))}")
+    grads = tuple(by_name[name] for name in spec.differentiable)
+    return loss, lambda c: _scaled(grads, c)
+
+
+_ADAPTERS = {
+    "pullback": _pullback_adapter,
+    "layer": _layer_adapter,
+    "gate": _gate_adapter,
+    "value_and_grad": _value_and_grad_adapter,
+    "loss": _loss_adapter,
+}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return type(value).__name__ if value is not None else "None"
+
+
+class Plugin:
+    """A named set of implementations.
+
+        plugin = oracle.Plugin("mypkg")
+
+        @plugin.pullback("matmul")
+        def matmul(a, b):
+            return a @ b, lambda g: (g @ b.T, a.T @ g)
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("a plugin needs a non-empty name")
+        self.name = name
+        self.implementations: list[Implementation] = []
+        self.target: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Plugin({self.name!r}, {len(self.implementations)} implementations)"
+
+    def _add(self, op: str | Spec, convention: str, code: Any, name: str | None, dtypes: Iterable[str] | None) -> None:
+        spec = resolve_spec(op)
+        label = name or spec.name
+        if any(i.label == label for i in self.implementations):
+            raise ValueError(
+                f"plugin {self.name!r} already has an implementation named {label!r}; "
+                f"pass name='...' to register a second one of {spec.name!r}"
+            )
+        self.implementations.append(
+            Implementation(spec, convention, code, self.name, label, tuple(dtypes) if dtypes else None, self.target)
+        )
+
+    def pullback(self, op: str | Spec, fn: Callable | None = None, *, name: str | None = None, dtypes: Iterable[str] | None = None):
+        """f(*inputs, *hyper) -> (out, pullback); pullback(g) -> tuple of grads. Usable as a decorator."""
+        return self._register(op, "pullback", fn, name, dtypes)
+
+    def gate(self, op: str | Spec, cls: type | None = None, *, name: str | None = None, dtypes: Iterable[str] | None = None):
+        """A class with forward(*inputs, *hyper) and backward(dout) (one dout per output). A fresh instance per call."""
+        return self._register(op, "gate", cls, name, dtypes)
+
+    def value_and_grad(self, op: str | Spec, fn: Callable | None = None, *, name: str | None = None, dtypes: Iterable[str] | None = None):
+        """f(*inputs, *hyper) -> (scalar loss, grad or tuple of grads)."""
+        return self._register(op, "value_and_grad", fn, name, dtypes)
+
+    def loss(self, op: str | Spec, fn: Callable | None = None, *, name: str | None = None, dtypes: Iterable[str] | None = None):
+        """f(weights dict, *data, *hyper) -> (scalar loss, {name: grad})."""
+        return self._register(op, "loss", fn, name, dtypes)
+
+    def layer(self, op: str | Spec, forward: Callable, backward: Callable, *, name: str | None = None, dtypes: Iterable[str] | None = None) -> None:
+        """forward(*inputs, *hyper) -> (out, cache); backward(dout, cache) -> grad or tuple of grads."""
+        if not callable(forward) or not callable(backward):
+            raise TypeError("layer() needs callable forward= and backward=")
+        self._add(op, "layer", (forward, backward), name, dtypes)
+
+    def _register(self, op, convention, code, name, dtypes):
+        if code is None:
+            def decorator(fn):
+                self._add(op, convention, fn, name, dtypes)
+                return fn
+            return decorator
+        if not callable(code):
+            raise TypeError(f"{convention}() needs a callable, got {type(code).__name__}")
+        self._add(op, convention, code, name, dtypes)
+        return code
+
+    def with_target(self, target: str) -> "Plugin":
+        self.target = target
+        for impl in self.implementations:
+            impl.target = target
+        return self
+
+
+# --------------------------------------------------------------------------- discovery
+
+def installed_plugins() -> dict[str, Any]:
+    """Entry points of the group oracle.plugins, by name."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _plugins_in(module: Any) -> list[Plugin]:
+    return [value for value in vars(module).values() if isinstance(value, Plugin)]
+
+
+def _import_path(path: Path) -> Any:
+    name = "_oracle_target_" + "".join(c if c.isalnum() else "_" for c in str(path.resolve()))
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise TargetError(f"cannot import {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    # Let the file import its neighbours, as `python file.py` would.
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    return module
+
+
+def discover(target: str) -> list[Plugin]:
+    """Plugins named by a target: an entry-point name, an importable module, or a .py path."""
+    installed = installed_plugins()
+    try:
+        if target in installed:
+            loaded = installed[target].load()
+            found = [loaded] if isinstance(loaded, Plugin) else _plugins_in(loaded)
+        elif target.endswith(".py") or os.sep in target:
+            path = Path(target)
+            if not path.is_file():
+                raise TargetError(f"no such file: {target}")
+            found = _plugins_in(_import_path(path))
+        else:
+            try:
+                module = importlib.import_module(target)
+            except ModuleNotFoundError as error:
+                if error.name and target.startswith(error.name):
+                    known = ", ".join(sorted(installed)) or "none installed"
+                    raise TargetError(
+                        f"{target!r} is not an installed plugin, an importable module or a .py file "
+                        f"(installed plugins: {known})"
+                    ) from None
+                raise
+            found = _plugins_in(module)
+    except TargetError:
+        raise
+    except Exception as error:  # the user's module failed while importing
+        raise TargetError(f"loading {target!r} failed: {type(error).__name__}: {error}") from error
+    if not found:
+        raise TargetError(f"{target!r} defines no oracle.Plugin at module level")
+    return [plugin.with_target(target) for plugin in found]
+
+
+def source_lines(code: Any) -> str:
+    """The source of an implementation, for the HTML report; empty when unavailable."""
+    try:
+        parts = code if isinstance(code, tuple) else (code,)
+        return "\n".join(inspect.getsource(p) for p in parts)
+    except (OSError, TypeError):
+        return ""

@@ -1,0 +1,307 @@
+"""Spec: the meaning of one op, written once.
+
+A spec names its inputs in order, each with a shape pattern and a value domain, then its
+hyper-parameters (drawn over their whole valid range), a JAX reference, the quantities that
+must stay away from zero (kinks) and named properties. Everything the oracle draws or
+checks about an op is derived from here.
+
+    relu = Spec("relu", inputs={"x": "*batch n"}, reference=lambda x: jnp.maximum(x, 0),
+                kinks=lambda x: x, properties=("relu_sparse",), math="max(0, x)")
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+from hypothesis import strategies as st
+
+__all__ = [
+    "Spec", "Input", "Hyper", "Domain",
+    "real", "positive", "nonzero", "bounded", "data", "labels",
+    "choice", "integers", "floats", "hyper",
+    "SpecError", "parse_shape",
+]
+
+_DIM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used as written (bad pattern, unknown dim, clashing names)."""
+
+
+# --------------------------------------------------------------------------- domains
+
+@dataclass(frozen=True)
+class Domain:
+    """Where an input's values are drawn from.
+
+    kind is one of: real (uniform in [low, high]), nonzero (|value| in [low, high], either
+    sign), labels (integers in [0, size of dim `classes`), never differentiated).
+    """
+
+    kind: str = "real"
+    low: float = -2.0
+    high: float = 2.0
+    classes: str | None = None
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...], dims: Mapping[str, int]) -> np.ndarray:
+        if self.kind == "labels":
+            return rng.integers(0, dims[self.classes], size=shape).astype(np.int64)
+        values = rng.uniform(self.low, self.high, size=shape)
+        if self.kind == "nonzero":
+            values = values * rng.choice([-1.0, 1.0], size=shape)
+        # Short decimal numbers keep failure messages readable, and make every linear kink
+        # quantity either exactly zero or at least 1e-3 away from it.
+        return np.round(values, 3)
+
+    def describe(self) -> str:
+        if self.kind == "labels":
+            return f"integer labels in [0, {self.classes})"
+        if self.kind == "nonzero":
+            return f"|value| in [{self.low:g}, {self.high:g}], either sign"
+        return f"[{self.low:g}, {self.high:g}]"
+
+
+@dataclass(frozen=True)
+class Input:
+    """One positional array argument: its shape pattern, domain and whether it is differentiated."""
+
+    shape: str
+    domain: Domain = Domain()
+    differentiable: bool = True
+
+    @property
+    def is_labels(self) -> bool:
+        return self.domain.kind == "labels"
+
+
+def real(shape: str, low: float = -2.0, high: float = 2.0) -> Input:
+    return Input(shape, Domain("real", low, high))
+
+
+def positive(shape: str, low: float = 0.5, high: float = 2.0) -> Input:
+    if low <= 0:
+        raise SpecError(f"positive() needs low > 0, got {low}")
+    return Input(shape, Domain("real", low, high))
+
+
+def nonzero(shape: str, low: float = 0.5, high: float = 2.0) -> Input:
+    if low <= 0:
+        raise SpecError(f"nonzero() needs low > 0, got {low}")
+    return Input(shape, Domain("nonzero", low, high))
+
+
+def bounded(shape: str, low: float, high: float) -> Input:
+    if not low < high:
+        raise SpecError(f"bounded() needs low < high, got [{low}, {high}]")
+    return Input(shape, Domain("real", low, high))
+
+
+def data(shape: str, low: float = -2.0, high: float = 2.0) -> Input:
+    """A real input that is not differentiated (targets, data of a model's loss)."""
+    return Input(shape, Domain("real", low, high), differentiable=False)
+
+
+def labels(shape: str, classes: str) -> Input:
+    """Integer class labels in [0, size of dim `classes`); never differentiated."""
+    return Input(shape, Domain("labels", classes=classes), differentiable=False)
+
+
+# --------------------------------------------------------------------------- hyper-parameters
+
+@dataclass(frozen=True)
+class Hyper:
+    """A hyper-parameter: passed positionally after the inputs, never differentiated.
+
+    draw is a hypothesis strategy, or a function of the drawn dims that returns one (a
+    reshape's target shape depends on the input's shape). values lists the whole valid
+    range where it is finite, for documentation.
+    """
+
+    draw: Any
+    describe: str = ""
+
+    def strategy(self, dims: Mapping[str, int]) -> st.SearchStrategy:
+        return self.draw(dims) if callable(self.draw) and not isinstance(self.draw, st.SearchStrategy) else self.draw
+
+
+def choice(*values: Any) -> Hyper:
+    if not values:
+        raise SpecError("choice() needs at least one value")
+    return Hyper(st.sampled_from(values), "one of " + ", ".join(map(repr, values)))
+
+
+def integers(low: int, high: int) -> Hyper:
+    return Hyper(st.integers(low, high), f"integer in [{low}, {high}]")
+
+
+def floats(low: float, high: float) -> Hyper:
+    # Rounded like the inputs, so messages stay short.
+    return Hyper(st.floats(low, high).map(lambda v: round(v, 3)), f"float in [{low:g}, {high:g}]")
+
+
+def hyper(draw: Callable[[Mapping[str, int]], st.SearchStrategy], describe: str = "") -> Hyper:
+    """A hyper-parameter whose range depends on the drawn dims."""
+    return Hyper(draw, describe or "depends on the shapes")
+
+
+# --------------------------------------------------------------------------- shape patterns
+
+@dataclass(frozen=True)
+class ShapePattern:
+    """A parsed shape pattern: '*batch n k' -> batch=True, parts=('n', 'k'); '3 n' -> (3, 'n')."""
+
+    text: str
+    batch: bool
+    parts: tuple[str | int, ...]
+
+    def dim_names(self) -> list[str]:
+        return [p for p in self.parts if isinstance(p, str)]
+
+    def resolve(self, dims: Mapping[str, int], batch: Sequence[int] = ()) -> tuple[int, ...]:
+        own = tuple(p if isinstance(p, int) else dims[p] for p in self.parts)
+        return (tuple(batch) if self.batch else ()) + own
+
+
+def parse_shape(text: str) -> ShapePattern:
+    tokens = text.split()
+    batch = False
+    if tokens and tokens[0].startswith("*"):
+        if tokens[0] != "*batch":
+            raise SpecError(f"shape {text!r}: only a leading '*batch' is allowed, got {tokens[0]!r}")
+        batch, tokens = True, tokens[1:]
+    parts: list[str | int] = []
+    for token in tokens:
+        if token.isdigit():
+            parts.append(int(token))
+        elif _DIM_NAME.match(token):
+            parts.append(token)
+        else:
+            raise SpecError(f"shape {text!r}: {token!r} is neither a dim name nor a literal size")
+    return ShapePattern(text, batch, tuple(parts))
+
+
+# --------------------------------------------------------------------------- the spec
+
+KNOWN_PROPERTIES = ("relu_sparse", "matmul_transpose", "add_distributes", "max_routes", "mul_swaps", "copy_adds")
+
+DEFAULT_DIM_RANGE = (1, 5)
+DEFAULT_BATCH_RANGE = (0, 2)  # how many batch dims a '*batch' pattern gets
+BATCH_DIM_RANGE = (1, 3)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The meaning of one op.
+
+    name:        catalogue name ('matmul') or the user's own.
+    inputs:      name -> shape pattern string or Input, in positional order.
+    hyper:       name -> Hyper, passed positionally after the inputs.
+    reference:   JAX function of (*inputs, *hyper) -> output or tuple of outputs; None means
+                 the op is judged by finite differences of the implementation's own forward.
+    outputs:     how many outputs (the copy gate has two).
+    kinks:       function of (*inputs, *hyper) on float64 numpy arrays returning the
+                 quantities that must stay away from zero (an array or a tuple of arrays).
+    properties:  names of extra structural checks (see KNOWN_PROPERTIES).
+    dims:        dim name -> (low, high) to override the default sizes.
+    where:       function of (dims, hyper) -> bool, for combinations that are not valid
+                 (a conv window larger than the padded image).
+    weights:     for whole-model losses, the inputs that are the model's weights (the
+                 `loss` calling convention passes them as a dict).
+    tolerance:   dtype name -> multiplier of the oracle's default thresholds, for ops whose
+                 rounding is known to be worse (normalisations).
+    math:        the op in one line.
+    """
+
+    name: str
+    inputs: Mapping[str, str | Input]
+    hyper: Mapping[str, Hyper] = field(default_factory=dict)
+    reference: Callable[..., Any] | None = None
+    outputs: int = 1
+    kinks: Callable[..., Any] | None = None
+    properties: tuple[str, ...] = ()
+    dims: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    where: Callable[[Mapping[str, int], Mapping[str, Any]], bool] | None = None
+    weights: tuple[str, ...] | None = None
+    tolerance: Mapping[str, float] = field(default_factory=dict)
+    math: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise SpecError("a spec needs a name")
+        normalised = {k: (v if isinstance(v, Input) else Input(v)) for k, v in self.inputs.items()}
+        object.__setattr__(self, "inputs", normalised)
+        object.__setattr__(self, "hyper", dict(self.hyper))
+        object.__setattr__(self, "dims", dict(self.dims))
+        object.__setattr__(self, "tolerance", dict(self.tolerance))
+        object.__setattr__(self, "properties", tuple(self.properties))
+        if not normalised:
+            raise SpecError(f"spec {self.name!r} has no inputs")
+        clash = set(normalised) & set(self.hyper)
+        if clash:
+            raise SpecError(f"spec {self.name!r}: {sorted(clash)} named both as input and hyper-parameter")
+        names = set()
+        for arg_name, arg in normalised.items():
+            pattern = parse_shape(arg.shape)
+            names.update(pattern.dim_names())
+            if arg.is_labels and arg.domain.classes not in names | self._all_dim_names():
+                raise SpecError(f"spec {self.name!r}: labels {arg_name!r} count classes in unknown dim {arg.domain.classes!r}")
+        unknown = [p for p in self.properties if p not in KNOWN_PROPERTIES]
+        if unknown:
+            raise SpecError(f"spec {self.name!r}: unknown properties {unknown}; known: {', '.join(KNOWN_PROPERTIES)}")
+        if self.outputs < 1:
+            raise SpecError(f"spec {self.name!r}: outputs must be at least 1")
+        if self.weights is not None:
+            missing = [w for w in self.weights if w not in normalised]
+            if missing:
+                raise SpecError(f"spec {self.name!r}: weights {missing} are not inputs")
+        if not any(arg.differentiable for arg in normalised.values()):
+            raise SpecError(f"spec {self.name!r} has no differentiable input")
+
+    # -- derived views
+
+    def _all_dim_names(self) -> set[str]:
+        return {n for arg in self.inputs.values() for n in parse_shape(arg.shape).dim_names()}
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.inputs)
+
+    @property
+    def differentiable(self) -> list[str]:
+        """Names of the inputs that get gradients, in positional order."""
+        return [n for n, arg in self.inputs.items() if arg.differentiable]
+
+    @property
+    def weight_names(self) -> list[str]:
+        return list(self.weights) if self.weights is not None else self.differentiable
+
+    @property
+    def has_batch(self) -> bool:
+        return any(parse_shape(a.shape).batch for a in self.inputs.values())
+
+    def dim_names(self) -> list[str]:
+        seen: list[str] = []
+        for arg in self.inputs.values():
+            for n in parse_shape(arg.shape).dim_names():
+                if n not in seen:
+                    seen.append(n)
+        return seen
+
+    def dim_range(self, name: str) -> tuple[int, int]:
+        return tuple(self.dims.get(name, DEFAULT_DIM_RANGE))  # type: ignore[return-value]
+
+    def shapes(self, dims: Mapping[str, int], batch: Sequence[int] = ()) -> dict[str, tuple[int, ...]]:
+        return {n: parse_shape(a.shape).resolve(dims, batch) for n, a in self.inputs.items()}
+
+    def signature(self) -> str:
+        """'matmul(a: n k, b: k m)' for listings and messages."""
+        args = [f"{n}: {a.shape or 'scalar'}" for n, a in self.inputs.items()]
+        args += [f"{n}=" for n in self.hyper]
+        return f"{self.name}({', '.join(args)})"
+
+    def __hash__(self) -> int:
+        return hash(self.name)
