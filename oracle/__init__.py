@@ -10,10 +10,11 @@
     run = oracle.check([plugin])
 """
 
-from .plugin import Implementation, Plugin, TargetError
+from .errors import SpecError, TargetError, UsageError
+from .plugin import Implementation, Plugin
 from .result import CaseRecord, Element, Finding, Run, Verdict
 from .spec import (
-    Domain, Hyper, Input, Spec, SpecError,
+    Domain, Hyper, Input, Spec,
     bounded, choice, data, floats, hyper, integers, labels, nonzero, positive, real,
 )
 
@@ -35,7 +36,7 @@ def assert_gradients(implementation, op=None, **options) -> Run:
 
 
 __all__ = [
-    "Plugin", "Implementation", "TargetError", "Spec", "SpecError", "Input", "Hyper", "Domain",
+    "Plugin", "Implementation", "TargetError", "UsageError", "Spec", "SpecError", "Input", "Hyper", "Domain",
     "real", "positive", "nonzero", "bounded", "data", "labels", "choice", "integers", "floats", "hyper",
     "Run", "Verdict", "Finding", "Element", "CaseRecord", "check", "assert_gradients", "__version__",
 ]

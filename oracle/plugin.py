@@ -20,16 +20,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from .errors import TargetError
 from .spec import Spec
 
 __all__ = ["Plugin", "Implementation", "TargetError", "StructureError", "discover", "resolve_spec", "CONVENTIONS"]
 
 ENTRY_POINT_GROUP = "oracle.plugins"
 CONVENTIONS = ("pullback", "layer", "gate", "value_and_grad", "loss")
-
-
-class TargetError(Exception):
-    """A target that names no plugin, module or file, or one that cannot be loaded: a user's mistake."""
 
 
 class StructureError(Exception):
@@ -170,6 +167,21 @@ def _kind(value: Any) -> str:
     return type(value).__name__ if value is not None else "None"
 
 
+def _defining_file() -> str | None:
+    """The .py file that creates a Plugin at module level: discovery can find it there again."""
+    frame = sys._getframe(2)
+    filename = frame.f_code.co_filename
+    if frame.f_code.co_name != "<module>" or not filename.endswith(".py") or not os.path.isfile(filename):
+        return None
+    if frame.f_globals.get("__name__", "").startswith("oracle."):
+        return None  # built-in plugins are found by their entry-point names
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:  # another drive
+        return filename
+    return filename if relative.startswith("..") else relative
+
+
 class Plugin:
     """A named set of implementations.
 
@@ -185,7 +197,7 @@ class Plugin:
             raise ValueError("a plugin needs a non-empty name")
         self.name = name
         self.implementations: list[Implementation] = []
-        self.target: str | None = None
+        self.target: str | None = _defining_file()
 
     def __repr__(self) -> str:
         return f"Plugin({self.name!r}, {len(self.implementations)} implementations)"

@@ -18,6 +18,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
+from .errors import SpecError
+
 __all__ = [
     "Spec", "Input", "Hyper", "Domain",
     "real", "positive", "nonzero", "bounded", "data", "labels",
@@ -26,10 +28,6 @@ __all__ = [
 ]
 
 _DIM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class SpecError(ValueError):
-    """A spec that cannot be used as written (bad pattern, unknown dim, clashing names)."""
 
 
 # --------------------------------------------------------------------------- domains

@@ -1,0 +1,122 @@
+"""Cases: concrete draws of an op's inputs, built from its spec by hypothesis.
+
+Hypothesis draws the structure (dims, batch dims, hyper-parameters) and a seed; the arrays
+come from NumPy's generator seeded with it. Shrinking therefore works on what a reader
+cares about (the shapes, the hyper-parameters), and every array is reproducible from the
+seed alone. Values are short decimals, and cases whose kink quantities come within
+KINK_MARGIN of zero are redrawn, so no correct implementation is judged where it is not
+differentiable.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from .result import CaseRecord
+from .spec import BATCH_DIM_RANGE, DEFAULT_BATCH_RANGE, Spec
+
+__all__ = ["Case", "build_case", "cases", "KINK_MARGIN", "kink_distance"]
+
+# Inputs are multiples of 1e-3, so a linear kink quantity is 0 or at least ~1e-3 away from it.
+# The margin sits between that and the finite-difference step (1e-6), which never crosses it.
+KINK_MARGIN = 5e-4
+_REDRAWS = 25
+_SHOWN_INPUT_ELEMENTS = 2000
+
+
+@dataclass
+class Case:
+    """One concrete draw: dims, batch dims, hyper-parameters, dtype, seed and the input arrays."""
+
+    spec: Spec
+    dtype: str
+    dims: dict[str, int]
+    batch: tuple[int, ...]
+    hyper: dict[str, Any]
+    seed: int
+    inputs: dict[str, np.ndarray]
+
+    def args(self) -> tuple:
+        """Fresh copies of the positional arguments: inputs, then hyper-parameters."""
+        return tuple(copy.deepcopy(list(self.inputs.values()))) + tuple(copy.deepcopy(list(self.hyper.values())))
+
+    def args_as(self, dtype: str) -> tuple:
+        """The same arguments with every float input cast to `dtype` (finite differences run in float64)."""
+        cast = [a.astype(dtype) if a.dtype.kind == "f" else a.copy() for a in self.inputs.values()]
+        return tuple(cast) + tuple(copy.deepcopy(list(self.hyper.values())))
+
+    def cotangent(self, shapes: Sequence[tuple[int, ...]], stream: int = 0) -> tuple[np.ndarray, ...]:
+        """Upstream gradients for outputs of these shapes: short numbers, reproducible from the seed."""
+        rng = np.random.default_rng([self.seed, 1 + stream])
+        return tuple(np.round(rng.uniform(-2.0, 2.0, size=s), 3).astype(self.dtype) for s in shapes)
+
+    def describe(self) -> str:
+        parts = [f"{n}={v}" for n, v in self.dims.items()]
+        if self.batch:
+            parts.append(f"batch={tuple(self.batch)}")
+        parts += [f"{n}={v!r}" for n, v in self.hyper.items()]
+        return ", ".join(parts)
+
+    def record(self, cotangent: Sequence[np.ndarray] | None = None) -> CaseRecord:
+        shown = sum(a.size for a in self.inputs.values()) <= _SHOWN_INPUT_ELEMENTS
+        ct = None
+        if cotangent is not None and sum(np.size(c) for c in cotangent) <= _SHOWN_INPUT_ELEMENTS:
+            ct = list(cotangent) if len(cotangent) > 1 else cotangent[0]
+        return CaseRecord(
+            dims=dict(self.dims), batch=list(self.batch), hyper=dict(self.hyper), dtype=self.dtype,
+            seed=self.seed, shapes={n: list(a.shape) for n, a in self.inputs.items()},
+            inputs=dict(self.inputs) if shown else {}, cotangent=ct,
+        )
+
+
+def kink_distance(spec: Spec, inputs: Mapping[str, np.ndarray], hyper: Mapping[str, Any]) -> float:
+    """How close the case comes to a non-differentiable point (inf when the spec has no kinks)."""
+    if spec.kinks is None:
+        return float("inf")
+    args = [np.asarray(a, dtype=np.float64) if a.dtype.kind == "f" else a for a in inputs.values()]
+    quantities = spec.kinks(*args, *hyper.values())
+    if not isinstance(quantities, (tuple, list)):
+        quantities = (quantities,)
+    sizes = [np.abs(np.asarray(q, dtype=np.float64)).ravel() for q in quantities]
+    sizes = [s for s in sizes if s.size]
+    return float(min(s.min() for s in sizes)) if sizes else float("inf")
+
+
+def build_case(spec: Spec, dtype: str, dims: Mapping[str, int], batch: Sequence[int],
+               hyper: Mapping[str, Any], seed: int) -> Case | None:
+    """The case for this structure and seed, or None when every redraw lands near a kink."""
+    shapes = spec.shapes(dims, batch)
+    for attempt in range(_REDRAWS):
+        rng = np.random.default_rng([seed, 0, attempt])
+        inputs = {}
+        for name, arg in spec.inputs.items():
+            values = arg.domain.sample(rng, shapes[name], dims)
+            inputs[name] = values if arg.is_labels else values.astype(dtype)
+        if kink_distance(spec, inputs, hyper) >= KINK_MARGIN:
+            return Case(spec, dtype, dict(dims), tuple(batch), dict(hyper), seed, inputs)
+    return None
+
+
+@st.composite
+def cases(draw, spec: Spec, dtype: str) -> Case:
+    """Hypothesis strategy of cases for `spec` in `dtype`; shrinks toward size-1 dims and simple hyper-parameters."""
+    dims = {}
+    for name in spec.dim_names():
+        low, high = spec.dim_range(name)
+        dims[name] = draw(st.integers(low, high), label=name)
+    batch: list[int] = []
+    if spec.has_batch:
+        batch = draw(st.lists(st.integers(*BATCH_DIM_RANGE), min_size=DEFAULT_BATCH_RANGE[0],
+                              max_size=DEFAULT_BATCH_RANGE[1]), label="batch")
+    hyper = {name: draw(h.strategy(dims), label=name) for name, h in spec.hyper.items()}
+    assume(spec.where is None or spec.where(dims, hyper))
+    seed = draw(st.integers(0, 2**32 - 1), label="seed")
+    case = build_case(spec, dtype, dims, batch, hyper, seed)
+    assume(case is not None)
+    return case

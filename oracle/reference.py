@@ -1,0 +1,77 @@
+"""The JAX reference: the spec's forward and `jax.vjp` of it, in float64.
+
+float64 is switched on only inside `jax.enable_x64(True)`, a scoped context, so the JAX
+settings that the user's own code sees are never changed. The reference is evaluated at
+exactly the values the implementation saw (a float32 case is cast up, not redrawn).
+
+JAX compiles per shape. Evaluating op by op compiles every primitive for every new shape;
+one jitted program per (op, hyper-parameters), kept for the whole process, compiles once
+per shape and is shared by both dtypes and by every plugin that implements the op.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .cases import Case
+from .spec import Spec
+
+__all__ = ["reference"]
+
+
+def _as_tuple(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+@lru_cache(maxsize=512)
+def _programs(spec: Spec, hyper: tuple) -> tuple[Callable, Callable]:
+    """(shape function, jitted value-and-vjp) for one spec with its hyper-parameters fixed."""
+    import jax
+
+    wanted = spec.differentiable
+    names = spec.input_names
+    values = [h for _, h in hyper]
+
+    def forward(primals, others):
+        args = dict(zip([n for n in names if n not in wanted], others))
+        args.update(zip(wanted, primals))
+        return spec.reference(*(args[n] for n in names), *values)
+
+    def value_and_vjp(primals, others, cotangent):
+        out, pullback = jax.vjp(lambda *p: forward(p, others), *primals)
+        grads = pullback(cotangent if isinstance(out, (tuple, list)) else cotangent[0])
+        return _as_tuple(out), grads
+
+    return (lambda primals, others: jax.eval_shape(forward, primals, others)), jax.jit(value_and_vjp)
+
+
+def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], tuple[np.ndarray, ...]]):
+    """(outputs, cotangent, gradients) of the spec's reference at the case, all float64 NumPy.
+
+    cotangent_for gets the output shapes and returns the upstream gradients to pull back.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    spec = case.spec
+    wanted = spec.differentiable
+    shape_of, value_and_vjp = _programs(spec, tuple((k, _hashable(v)) for k, v in case.hyper.items()))
+    with jax.enable_x64(True):
+        as_jax = {n: jnp.asarray(a, dtype=jnp.float64) if a.dtype.kind == "f" else jnp.asarray(a)
+                  for n, a in case.inputs.items()}
+        primals = tuple(as_jax[n] for n in wanted)
+        others = tuple(as_jax[n] for n in spec.input_names if n not in wanted)
+        shapes = [tuple(s.shape) for s in _as_tuple(shape_of(primals, others))]
+        cotangent = cotangent_for(shapes)
+        outputs, grads = value_and_vjp(primals, others, tuple(jnp.asarray(c, dtype=jnp.float64) for c in cotangent))
+    return (tuple(np.asarray(o, dtype=np.float64) for o in outputs), cotangent,
+            tuple(np.asarray(g, dtype=np.float64) for g in grads))

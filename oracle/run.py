@@ -1,0 +1,201 @@
+"""Plan and run: every (implementation, dtype) gets a hypothesis search; each becomes a Verdict.
+
+    discover -> plan -> generate -> evaluate -> judge -> explain -> Run
+
+Hypothesis draws cases and, on a failure, shrinks to the smallest case that still fails;
+the finding of that last case is explained (worst elements with finite differences,
+hints, diagnosis) and becomes the verdict. A run survives anything an implementation
+does, and Ctrl-C or the time budget end it with the verdicts found so far, marked
+incomplete.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import platform
+import secrets
+import time
+import zlib
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from .cases import cases
+from .checks import CASE_TIMEOUT, checks_for, run_checks
+from .errors import UsageError
+from .explain import explain
+from .plugin import Implementation, Plugin, discover
+from .result import Run, Verdict
+
+__all__ = ["check", "judge", "plan", "DEFAULT_EXAMPLES", "DTYPES", "reproduce_command"]
+
+DEFAULT_EXAMPLES = 50
+DTYPES = ("float64", "float32")
+
+
+class CaseFailed(Exception):
+    """Raised inside the hypothesis test so it shrinks; carries the evidence of the case."""
+
+    def __init__(self, finding, evaluation, case) -> None:
+        super().__init__(finding.message)
+        self.finding, self.evaluation, self.case = finding, evaluation, case
+
+
+def _find_failure(error: BaseException | None) -> CaseFailed | None:
+    """The CaseFailed inside whatever hypothesis raised (it may wrap it in a group when a failure is flaky)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, CaseFailed):
+            return error
+        for inner in getattr(error, "exceptions", ()) or ():
+            found = _find_failure(inner)
+            if found:
+                return found
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def derived_seed(seed: int, impl: Implementation, dtype: str) -> int:
+    """One hypothesis seed per (plugin, implementation, dtype), stable across runs and --op filters."""
+    return zlib.crc32(f"{seed}:{impl.plugin}:{impl.label}:{dtype}".encode())
+
+
+def reproduce_command(impl: Implementation, dtype: str, seed: int, examples: int) -> str:
+    where = impl.target
+    if where:
+        return f"oracle check {where} --op {impl.label} --dtype {dtype} --seed {seed} --examples {examples}"
+    return (f"oracle.check([{impl.plugin!r} plugin], ops=[{impl.label!r}], dtypes=[{dtype!r}], "
+            f"seed={seed}, examples={examples})")
+
+
+def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, seed: int = 0,
+          timeout: float = CASE_TIMEOUT) -> Verdict:
+    """Search for a case where the implementation is wrong; the verdict, with the shrunk case if one is found."""
+    started = time.perf_counter()
+    base = dict(plugin=impl.plugin, op=impl.op, dtype=dtype, implementation=impl.label, convention=impl.convention,
+                seed=seed, source=impl.source, target=impl.target, checks=checks_for(impl))
+    if impl.dtypes is not None and dtype not in impl.dtypes:
+        return Verdict(status="skipped", message=f"declared for {', '.join(impl.dtypes)} only", **base)
+
+    evaluated = 0
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=False, print_blob=False,
+              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet, report_multiple_bugs=False,
+              phases=(Phase.generate, Phase.shrink))
+    @hypothesis_seed(derived_seed(seed, impl, dtype))
+    @given(cases(impl.spec, dtype))
+    def search(case):
+        nonlocal evaluated
+        evaluated += 1
+        finding, evaluation = run_checks(impl, case, timeout)
+        if finding is not None:
+            raise CaseFailed(finding, evaluation, case)
+
+    reproduce = reproduce_command(impl, dtype, seed, examples)
+    try:
+        search()
+    except Exception as error:  # noqa: BLE001 - anything the search raised becomes evidence
+        failure = _find_failure(error)
+        if failure is None:
+            return Verdict(status="errored", check="oracle", examples=evaluated, reproduce=reproduce,
+                           message=f"the search could not run: {type(error).__name__}: {error}",
+                           duration=time.perf_counter() - started, **base)
+        flaky = failure is not error and "Flaky" in type(error).__name__
+        verdict = explain(failure.finding, failure.evaluation, failure.case, base, reproduce, flaky=flaky)
+        verdict.examples, verdict.duration = evaluated, time.perf_counter() - started
+        return verdict
+    return Verdict(status="passed", examples=evaluated, reproduce=reproduce,
+                   message=f"{evaluated} cases, every check passed", duration=time.perf_counter() - started, **base)
+
+
+# --------------------------------------------------------------------------- planning
+
+def _plugins(targets: Iterable[Any]) -> list[Plugin]:
+    if isinstance(targets, (str, Plugin)):
+        targets = [targets]
+    plugins: list[Plugin] = []
+    for target in targets:
+        if isinstance(target, Plugin):
+            plugins.append(target)
+        elif isinstance(target, str):
+            plugins.extend(discover(target))
+        else:
+            raise UsageError(f"a target is a Plugin or a name, module or .py path; got {type(target).__name__}")
+    return plugins
+
+
+def plan(plugins: Sequence[Plugin], ops: Sequence[str] | None, dtypes: Sequence[str]) -> list[tuple[Implementation, str]]:
+    """(implementation, dtype) pairs to judge, in plugin and registration order."""
+    impls = [impl for plugin in plugins for impl in plugin.implementations]
+    if ops:
+        for pattern in ops:
+            if not any(fnmatch.fnmatchcase(i.label, pattern) or fnmatch.fnmatchcase(i.op, pattern) for i in impls):
+                known = ", ".join(sorted({i.label for i in impls})) or "none"
+                raise UsageError(f"--op {pattern!r} matches no implementation (there are: {known})")
+        impls = [i for i in impls if any(fnmatch.fnmatchcase(i.label, p) or fnmatch.fnmatchcase(i.op, p) for p in ops)]
+    return [(impl, dtype) for impl in impls for dtype in dtypes]
+
+
+def _validate_dtypes(dtypes: Sequence[str] | None) -> tuple[str, ...]:
+    if dtypes is None:
+        return DTYPES
+    if isinstance(dtypes, str):
+        dtypes = [dtypes]
+    unknown = [d for d in dtypes if d not in DTYPES]
+    if unknown:
+        raise UsageError(f"unknown dtype {unknown[0]!r}; choose from {', '.join(DTYPES)}")
+    return tuple(dict.fromkeys(dtypes))
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in ("gradient-oracle", "numpy", "jax", "jaxlib", "hypothesis"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def _notify(listener: Any, event: str, *args: Any) -> None:
+    method = getattr(listener, event, None)
+    if method is not None:
+        method(*args)
+
+
+def check(targets, ops: Sequence[str] | None = None, dtypes: Sequence[str] | None = None, examples: int | None = None,
+          seed: int | None = None, time_budget: float | None = None, listener: Any = None,
+          timeout: float = CASE_TIMEOUT) -> Run:
+    """Judge every implementation of the targets in every dtype; the Run, complete or marked incomplete."""
+    if isinstance(ops, str):
+        ops = [ops]
+    examples = DEFAULT_EXAMPLES if examples is None else int(examples)
+    if examples < 1:
+        raise UsageError(f"examples must be at least 1, got {examples}")
+    dtypes = _validate_dtypes(dtypes)
+    seed = secrets.randbelow(2**32) if seed is None else int(seed)
+    plugins = _plugins(targets)
+    work = plan(plugins, ops, dtypes)
+    run = Run(seed=seed, targets=[p.target or p.name for p in plugins], versions=versions(),
+              settings={"examples": examples, "dtypes": list(dtypes), "ops": list(ops or []), "time_budget": time_budget},
+              started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    clock = time.perf_counter()
+    _notify(listener, "started", len(work))
+    try:
+        for impl, dtype in work:
+            if time_budget is not None and time.perf_counter() - clock > time_budget:
+                run.incomplete, run.stopped_because = True, "time budget"
+                break
+            _notify(listener, "starting", impl, dtype)
+            verdict = judge(impl, dtype, examples, seed, timeout)
+            run.verdicts.append(verdict)
+            _notify(listener, "finished", verdict)
+    except KeyboardInterrupt:
+        run.incomplete, run.stopped_because = True, "interrupted"
+    run.duration = time.perf_counter() - clock
+    return run

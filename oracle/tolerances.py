@@ -1,0 +1,53 @@
+"""Every threshold the oracle judges by, in one table keyed by dtype.
+
+An element of a gradient is wrong when
+
+    |got - expected| > rtol * max(|expected|, rms(expected), ATOL_FRACTION)
+
+and its relative error is |got - expected| / max(|expected|, rms(expected), ATOL_FRACTION):
+the plain relative error wherever an element is at least as large as the gradient's rms. The
+rms term keeps elements that cancel to nearly zero from amplifying harmless rounding; the
+last term makes a gradient that should be all zeros compare absolutely. A spec may widen a
+dtype's thresholds by a factor (Spec.tolerance) where its rounding is known to be worse.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+__all__ = ["THRESHOLDS", "threshold", "relative_errors", "ATOL_FRACTION", "FD_STEP"]
+
+# check -> dtype -> rtol. float64 cases are computed in float64 end to end, so differences from
+# the reference are a few ulps times the op's conditioning; float32 ones carry float32 rounding.
+THRESHOLDS: dict[str, dict[str, float]] = {
+    "forward": {"float64": 1e-9, "float32": 1e-4},
+    "reference": {"float64": 1e-9, "float32": 1e-4},
+    "property": {"float64": 1e-9, "float32": 1e-4},
+    # Finite differences of the implementation's forward in float64: truncation ~h², rounding ~eps/h.
+    "finite_differences": {"float64": 1e-6, "float32": 1e-4},
+    "linearity": {"float64": 1e-9, "float32": 1e-4},
+    # Two calls on the same inputs should agree to the last bit; allow a few ulps.
+    "determinism": {"float64": 1e-13, "float32": 1e-6},
+}
+
+ATOL_FRACTION = 1e-3   # the floor under which errors are compared absolutely: rtol * 1e-3
+FD_STEP = 1e-6         # central-difference step, on float64 inputs of order 1
+
+
+def threshold(check: str, dtype: str, spec_tolerance: Mapping[str, float] | None = None) -> float:
+    """The rtol for `check` in `dtype`, widened by the spec's factor for that dtype if it has one."""
+    base = THRESHOLDS[check][dtype]
+    return base * float((spec_tolerance or {}).get(dtype, 1.0))
+
+
+def relative_errors(got: np.ndarray, expected: np.ndarray, rtol: float) -> np.ndarray:
+    """Elementwise relative error as defined above (float64)."""
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    rms = float(np.sqrt(np.mean(expected**2))) if expected.size else 0.0
+    denominator = np.maximum(np.maximum(np.abs(expected), rms), ATOL_FRACTION)
+    with np.errstate(invalid="ignore"):
+        errors = np.abs(got - expected) / denominator
+    return np.where(np.isnan(errors), np.inf, errors)
