@@ -44,13 +44,20 @@ def resolve_spec(op: str | Spec) -> Spec:
 def _as_grads(spec: Spec, returned: Any) -> tuple:
     """One gradient per differentiable input, from whatever sequence the user's backward returned."""
     wanted = spec.differentiable
+    if isinstance(returned, dict):  # {"x": dx, "w": dw}
+        missing = [n for n in wanted if n not in returned]
+        if missing:
+            raise StructureError(f"backward returned a dict without {', '.join(map(repr, missing))}")
+        return tuple(returned[n] for n in wanted)
     if isinstance(returned, (list, tuple)):
         grads = tuple(returned)
     else:
         grads = (returned,)
+    every = spec.input_names
+    while len(grads) > len(every) and grads[-1] is None:  # None slots for hyper-parameters
+        grads = grads[:-1]
     if len(grads) == len(wanted):
         return grads
-    every = spec.input_names
     if len(grads) == len(every):  # a gradient slot (maybe None) for every input, labels too
         return tuple(g for g, n in zip(grads, every) if n in wanted)
     raise StructureError(

@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["THRESHOLDS", "threshold", "relative_errors", "ATOL_FRACTION", "FD_STEP"]
+__all__ = ["THRESHOLDS", "threshold", "relative_errors", "ATOL_FRACTION", "FD_STEP", "COARSE_FD_STEPS", "COARSE_FD_RTOL"]
 
 # check -> dtype -> rtol. float64 cases are computed in float64 end to end, so differences from
 # the reference are a few ulps times the op's conditioning; float32 ones carry float32 rounding.
@@ -34,6 +34,10 @@ THRESHOLDS: dict[str, dict[str, float]] = {
 
 ATOL_FRACTION = 1e-3   # the floor under which errors are compared absolutely: rtol * 1e-3
 FD_STEP = 1e-6         # central-difference step, on float64 inputs of order 1
+# For a forward that computes in float32 even when given float64: rounding ~1e-7/h needs a
+# longer step, truncation ~h² a short one; these steps keep both near 1e-4 of the result.
+COARSE_FD_STEPS = (1e-3, 3e-4)
+COARSE_FD_RTOL = 1e-3
 
 
 def threshold(check: str, dtype: str, spec_tolerance: Mapping[str, float] | None = None) -> float:

@@ -253,3 +253,24 @@ def test_mul_swaps_a_mul_gate_that_does_not_swap_fails_the_property():
 def test_copy_adds_a_fan_out_that_overwrites_instead_of_adding_fails_the_property():
     verdict = verdict_of(lambda x: ((x, x), lambda g: (g[1],)), "copy")
     assert (verdict.status, verdict.check) == ("failed", "copy_adds")
+
+
+def test_finite_differences_allow_a_forward_that_computes_in_float32_inside():
+    cube = oracle.Spec("cube", inputs={"x": "n"}, math="x³")
+
+    def float32_inside(x):
+        x32 = x.astype(np.float32)
+        return (x32**3).astype(x.dtype), lambda g: ((3 * x32**2).astype(x.dtype) * g,)
+
+    assert verdict_of(float32_inside, cube, dtype="float32").status == "passed"
+    wrong = verdict_of(lambda x: (x.astype(np.float32) ** 3, lambda g: (2 * x**2 * g,)), cube, dtype="float32")
+    assert (wrong.status, wrong.check) == ("failed", "finite_differences")
+
+
+def test_gradients_may_come_back_as_a_dict_or_with_none_for_hyper_parameters():
+    assert verdict_of(lambda a, b: (a @ b, lambda g: {"a": g @ b.T, "b": a.T @ g}), "matmul").status == "passed"
+
+    def leaky(x, alpha):
+        return np.where(x > 0, x, alpha * x), lambda g: (g * np.where(x > 0, 1.0, alpha).astype(x.dtype), None)
+
+    assert verdict_of(leaky, "leaky_relu").status == "passed"
