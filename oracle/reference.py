@@ -33,8 +33,8 @@ def _hashable(value: Any) -> Any:
 
 
 @lru_cache(maxsize=512)
-def _programs(spec: Spec, hyper: tuple) -> tuple[Callable, Callable]:
-    """(shape function, jitted value-and-vjp) for one spec with its hyper-parameters fixed."""
+def _programs(spec: Spec, hyper: tuple) -> tuple[Callable, Callable, Callable]:
+    """(forward, value-and-vjp, its jitted form) for one spec with its hyper-parameters fixed."""
     import jax
 
     wanted = spec.differentiable
@@ -51,27 +51,50 @@ def _programs(spec: Spec, hyper: tuple) -> tuple[Callable, Callable]:
         grads = pullback(cotangent if isinstance(out, (tuple, list)) else cotangent[0])
         return _as_tuple(out), grads
 
-    return (lambda primals, others: jax.eval_shape(forward, primals, others)), jax.jit(value_and_vjp)
+    return forward, value_and_vjp, jax.jit(value_and_vjp)
 
 
-def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], tuple[np.ndarray, ...]]):
-    """(outputs, cotangent, gradients) of the spec's reference at the case, all float64 NumPy.
+# Specs whose reference cannot be traced (NumPy on labels, say) are evaluated op by op instead.
+_UNTRACEABLE: set[str] = set()
+
+
+def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], tuple[np.ndarray, ...]],
+              precision: str = "float64"):
+    """(outputs, cotangent, gradients) of the spec's reference at the case, as float64 NumPy.
 
     cotangent_for gets the output shapes and returns the upstream gradients to pull back.
+    precision "float32" evaluates the reference in float32 instead: a measure of the rounding
+    that a sound float32 algorithm makes in this case.
     """
     import jax
     import jax.numpy as jnp
 
     spec = case.spec
     wanted = spec.differentiable
-    shape_of, value_and_vjp = _programs(spec, tuple((k, _hashable(v)) for k, v in case.hyper.items()))
+    forward, value_and_vjp, jitted = _programs(spec, tuple((k, _hashable(v)) for k, v in case.hyper.items()))
     with jax.enable_x64(True):
-        as_jax = {n: jnp.asarray(a, dtype=jnp.float64) if a.dtype.kind == "f" else jnp.asarray(a)
+        as_jax = {n: jnp.asarray(a, dtype=precision) if a.dtype.kind == "f" else jnp.asarray(a)
                   for n, a in case.inputs.items()}
         primals = tuple(as_jax[n] for n in wanted)
         others = tuple(as_jax[n] for n in spec.input_names if n not in wanted)
-        shapes = [tuple(s.shape) for s in _as_tuple(shape_of(primals, others))]
+        traceable = spec.name not in _UNTRACEABLE
+        if traceable:
+            try:
+                shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, primals, others))]
+            except Exception:
+                _UNTRACEABLE.add(spec.name)
+                traceable = False
+        if not traceable:
+            shapes = [tuple(np.shape(o)) for o in _as_tuple(forward(primals, others))]
         cotangent = cotangent_for(shapes)
-        outputs, grads = value_and_vjp(primals, others, tuple(jnp.asarray(c, dtype=jnp.float64) for c in cotangent))
+        ct = tuple(jnp.asarray(c, dtype=precision) for c in cotangent)
+        try:
+            outputs, grads = (jitted if traceable else value_and_vjp)(primals, others, ct)
+        except Exception:
+            if not traceable:
+                raise
+            # Traceable in shape but not in value (a Python branch on data): op by op may still work.
+            _UNTRACEABLE.add(spec.name)
+            outputs, grads = value_and_vjp(primals, others, ct)
     return (tuple(np.asarray(o, dtype=np.float64) for o in outputs), cotangent,
             tuple(np.asarray(g, dtype=np.float64) for g in grads))
