@@ -127,14 +127,18 @@ def _plugins(targets: Iterable[Any]) -> list[Plugin]:
     return plugins
 
 
-def plan(plugins: Sequence[Plugin], ops: Sequence[str] | None, dtypes: Sequence[str]) -> list[tuple[Implementation, str]]:
-    """(implementation, dtype) pairs to judge, in plugin and registration order."""
+def plan(plugins: Sequence[Plugin], ops: Sequence[str] | None, dtypes: Sequence[str],
+         option: str = "--op") -> list[tuple[Implementation, str]]:
+    """(implementation, dtype) pairs to judge, in plugin and registration order.
+
+    option names the setting the op globs came from, for the error when one matches nothing.
+    """
     impls = [impl for plugin in plugins for impl in plugin.implementations]
     if ops:
         for pattern in ops:
             if not any(fnmatch.fnmatchcase(i.label, pattern) or fnmatch.fnmatchcase(i.op, pattern) for i in impls):
                 known = ", ".join(sorted({i.label for i in impls})) or "none"
-                raise UsageError(f"--op {pattern!r} matches no implementation (there are: {known})")
+                raise UsageError(f"{option} {pattern!r} matches no implementation (there are: {known})")
         impls = [i for i in impls if any(fnmatch.fnmatchcase(i.label, p) or fnmatch.fnmatchcase(i.op, p) for p in ops)]
     return [(impl, dtype) for impl in impls for dtype in dtypes]
 

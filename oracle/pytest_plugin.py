@@ -1,0 +1,384 @@
+"""The pytest plugin: gradient checks as ordinary tests, registered under the pytest11 entry point.
+
+    pytest --oracle gatecore                    a test item per (plugin, implementation, dtype)
+    pytest --oracle my_layers.py -k matmul      pytest's own selection, --junitxml and -n work on them
+    pytest --oracle-seed 1234                   repeat a run; the seed is in the header of every run
+    pytest --oracle-report reports              the HTML report of every check the session made
+
+In a test, oracle.testing.assert_gradients takes its settings from the test: the marker
+@pytest.mark.oracle(examples=..., dtypes=[...], seed=...) over --oracle-* over [tool.oracle]
+over the engine's defaults. The fixture `oracle_settings` hands them to the test.
+
+pytest imports this module at every start, wherever the package is installed, so it imports
+nothing of the engine here: JAX, the catalogue and the search load inside the hooks that need
+them, and only when the session asks for the oracle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MARKER = "oracle"
+PROPERTY = "oracle_verdicts"          # user_properties key that carries verdicts from xdist workers
+MARKER_ARGUMENTS = ("examples", "dtypes", "seed")
+COMMAND_LINE = ("ops", "dtypes", "examples", "seed", "report")   # entries of oracle.config.OPTIONS we share
+
+
+@dataclass
+class _Session:
+    """What the whole session shares: the seed, the settings given, and the verdicts for the report."""
+
+    seed: int
+    given: dict[str, Any]             # --oracle-* values; None when not given
+    project: dict[str, Any]           # [tool.oracle] of the project, checked
+    project_error: str | None         # why [tool.oracle] could not be used; raised where it is needed
+    targets: list[str]
+    report: str | None
+    worker: bool
+    started: str = ""
+    clock: float = 0.0
+
+
+SESSION = pytest.StashKey[_Session]()
+VERDICTS = pytest.StashKey[list]()     # verdicts a test or an item produced, for the report
+
+_running: list[pytest.Item] = []       # the test being run, for assert_gradients called inside it
+
+
+# --------------------------------------------------------------------------- options
+
+def _argument_type(option):
+    """An argparse type that checks a value with the same Option.parse as the command line and [tool.oracle]."""
+    def convert(text: str) -> Any:
+        try:
+            return option.parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    convert.__name__ = option.kind
+    return convert
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from .config import OPTION
+
+    group = parser.getgroup("oracle", "gradient-oracle: gradient checks as tests")
+    targets = OPTION["targets"]
+    group.addoption("--oracle", action="append", dest="oracle_targets", metavar=targets.metavar,
+                    type=_argument_type(targets),
+                    help=targets.help + " Collects a test per (plugin, implementation, dtype); repeatable.")
+    for name in COMMAND_LINE:
+        option = OPTION[name]
+        help_text = option.help
+        if name == "report":
+            help_text += " Also holds the checks of assert_gradients in tests."
+        elif name == "seed":
+            help_text += " Default: [tool.oracle] seed, else random; printed in the header."
+        group.addoption(option.pytest_flag, dest="oracle_" + name, metavar=option.metavar,
+                        type=_argument_type(option), action="append" if option.multiple else "store",
+                        default=None, help=help_text)
+
+
+# --------------------------------------------------------------------------- the session
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARKER}(examples=None, dtypes=None, seed=None): settings of the gradient "
+                            "checks (oracle.testing.assert_gradients) this test makes")
+    if config.getoption("hypothesis_profile", None):
+        from .testing import register_hypothesis_profile
+
+        register_hypothesis_profile()   # 'oracle-ci' exists before hypothesis' own plugin loads a profile
+    given = {name: config.getoption("oracle_" + name) for name in COMMAND_LINE}
+    targets = list(config.getoption("oracle_targets") or [])
+    project, problem = {}, None
+    try:
+        from .config import ConfigError, load_config
+
+        project = dict(load_config(config.rootpath).values)
+    except ConfigError as error:
+        problem = str(error)
+        if targets or given["report"]:
+            raise pytest.UsageError(f"oracle: {problem}") from None
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "oracle_seed" in workerinput:
+        seed = int(workerinput["oracle_seed"])   # every xdist worker uses the controller's seed
+    elif given["seed"] is not None:
+        seed = given["seed"]
+    elif project.get("seed") is not None:
+        seed = project["seed"]
+    else:
+        seed = secrets.randbelow(2**32)
+    config.stash[SESSION] = _Session(
+        seed=seed, given=given, project=project, project_error=problem, targets=targets, report=given["report"],
+        worker=workerinput is not None, started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        clock=time.perf_counter())
+    if given["report"] and workerinput is None:
+        config.pluginmanager.register(OracleReport(config, config.stash[SESSION]), "oracle-report")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: hand the session's seed to each worker before it starts."""
+    node.workerinput["oracle_seed"] = node.config.stash[SESSION].seed
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = config.stash[SESSION].seed
+    return f"oracle: seed {seed} (repeat with --oracle-seed {seed})"
+
+
+# --------------------------------------------------------------------------- the marker
+
+def marker_settings(item: pytest.Item) -> dict[str, Any]:
+    """The checked arguments of the closest @pytest.mark.oracle; ValueError naming the marker and the problem."""
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
+        return {}
+    where = f"@pytest.mark.{MARKER} on {item.name}"
+    if marker.args:
+        raise ValueError(f"{where}: takes keyword arguments only ({', '.join(MARKER_ARGUMENTS)}), "
+                         f"got positional {', '.join(map(repr, marker.args))}")
+    from .config import OPTION
+
+    values: dict[str, Any] = {}
+    for key, value in marker.kwargs.items():
+        if key not in MARKER_ARGUMENTS:
+            close = difflib.get_close_matches(key, MARKER_ARGUMENTS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"it takes {', '.join(MARKER_ARGUMENTS)}"
+            raise ValueError(f"{where}: unknown argument {key!r}; {hint}")
+        option = OPTION[key]
+        try:
+            if key == "dtypes":
+                if not isinstance(value, (list, tuple, str)) or not all(isinstance(v, str) for v in value):
+                    raise ValueError(f"must be a list of dtypes ({', '.join(option.choices)}), got {value!r}")
+                values[key] = option.convert(value)
+            else:
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ValueError(f"must be {option._wanted()}, got {value!r}")
+                values[key] = option.parse(value)
+        except ValueError as error:
+            raise ValueError(f"{where}: {key} {error}") from None
+    return values
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object):
+    """A test whose marker cannot be used is a collection error, reported before anything runs."""
+    result = yield
+    for node in result if isinstance(result, list) else [result]:
+        if isinstance(node, pytest.Function) and node.get_closest_marker(MARKER) is not None:
+            try:
+                marker_settings(node)
+            except ValueError as error:
+                raise collector.CollectError(str(error)) from None
+    return result
+
+
+# --------------------------------------------------------------------------- --oracle TARGET: collection
+
+class OracleFailure(Exception):
+    """A verdict that did not pass; its report is the oracle's failure message."""
+
+    def __init__(self, verdict: Any) -> None:
+        super().__init__(verdict.message)
+        self.verdict = verdict
+
+
+class OracleTargets(pytest.Collector):
+    """The plugins named by --oracle: a test item per (plugin, implementation, dtype)."""
+
+    def collect(self):
+        from .run import DTYPES, plan, _plugins
+
+        state = self.config.stash[SESSION]
+        ops = state.given["ops"] or state.project.get("ops") or None
+        dtypes = state.given["dtypes"] or state.project.get("dtypes") or DTYPES
+        examples = state.given["examples"] or state.project.get("examples")
+        items = []
+        for impl, dtype in plan(_plugins(state.targets), ops, dtypes):
+            target = impl.target or ""
+            path = Path(target).resolve() if target.endswith(".py") else self.path
+            item = OracleItem.from_parent(self, name=f"{impl.label}[{dtype}]", path=path,
+                                          nodeid=f"{impl.plugin}::{impl.label}[{dtype}]",
+                                          impl=impl, dtype=dtype, examples=examples)
+            item.extra_keyword_matches.update({impl.plugin, impl.op})
+            item.add_marker(MARKER)
+            items.append(item)
+        return items
+
+    def repr_failure(self, excinfo):
+        from .errors import UsageError
+
+        if isinstance(excinfo.value, UsageError):
+            return f"oracle: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+
+class OracleItem(pytest.Item):
+    """One (plugin, implementation, dtype): passes, fails with the oracle's message, or is skipped."""
+
+    def __init__(self, *, impl: Any, dtype: str, examples: int | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.impl, self.dtype, self.examples = impl, dtype, examples
+
+    def runtest(self) -> None:
+        from .run import DEFAULT_EXAMPLES, judge
+
+        verdict = judge(self.impl, self.dtype, self.examples or DEFAULT_EXAMPLES, self.config.stash[SESSION].seed)
+        self.stash.setdefault(VERDICTS, []).append(verdict)
+        if verdict.status == "skipped":
+            pytest.skip(verdict.message)
+        if verdict.status in ("failed", "errored"):
+            raise OracleFailure(verdict)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, OracleFailure):
+            from .message import format_failure
+
+            return format_failure(excinfo.value.verdict)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, self.nodeid
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Add the --oracle items before anything selects (-k, -m) or reorders the collected tests."""
+    state = config.stash[SESSION]
+    if not state.targets:
+        return
+    collector = OracleTargets.from_parent(session, name=MARKER, nodeid="--oracle " + " ".join(state.targets))
+    report = collector.ihook.pytest_make_collect_report(collector=collector)
+    session.ihook.pytest_collectreport(report=report)
+    for item in report.result if report.passed else []:
+        item.ihook.pytest_itemcollected(item=item)
+        items.append(item)
+
+
+# --------------------------------------------------------------------------- settings for a test
+
+def settings_for(item: pytest.Item):
+    """oracle.testing.Settings of a test: marker over --oracle-* over [tool.oracle] over the engine's defaults."""
+    from .errors import UsageError
+    from .run import DEFAULT_EXAMPLES, DTYPES
+    from .testing import Settings
+
+    state = item.config.stash[SESSION]
+    if state.project_error:
+        raise UsageError(state.project_error)
+    try:
+        marker = marker_settings(item)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    given, project = state.given, state.project
+    seed_option = () if "seed" in marker else ("--oracle-seed", str(state.seed))
+    repeat = [item.nodeid]            # what the reproduce line passes again: what came from the command line
+    if "examples" not in marker and given["examples"]:
+        repeat += ["--oracle-examples", str(given["examples"])]
+    if "dtypes" not in marker and given["dtypes"]:
+        for dtype in given["dtypes"]:
+            repeat += ["--oracle-dtype", dtype]
+    return Settings(
+        examples=marker.get("examples") or given["examples"] or project.get("examples") or DEFAULT_EXAMPLES,
+        dtypes=tuple(marker.get("dtypes") or given["dtypes"] or project.get("dtypes") or DTYPES),
+        seed=marker["seed"] if "seed" in marker else state.seed,
+        name=item.name, command=("pytest", *repeat), seed_option=seed_option,
+        record=item.stash.setdefault(VERDICTS, []).extend,
+    )
+
+
+def active_settings():
+    """Settings of the test running now, or None outside a test (assert_gradients then uses the defaults)."""
+    return settings_for(_running[-1]) if _running else None
+
+
+@pytest.fixture
+def oracle_settings(request: pytest.FixtureRequest):
+    """The gradient-check settings of this test (examples, dtypes, seed) and assert_gradients bound to them."""
+    return settings_for(request.node)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    _running.append(item)
+    try:
+        return (yield)
+    finally:
+        _running.pop()
+
+
+# --------------------------------------------------------------------------- --oracle-report
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Verdicts ride on the call's report: pytest-xdist carries them from a worker to the controller."""
+    report = yield
+    verdicts = item.stash.get(VERDICTS, None)
+    if call.when == "call" and verdicts and item.config.stash[SESSION].report:
+        from dataclasses import asdict
+
+        report.user_properties.append((PROPERTY, json.dumps([asdict(v) for v in verdicts], allow_nan=False)))
+    return report
+
+
+class OracleReport:
+    """--oracle-report on the controller (or without xdist): gathers verdicts, writes the HTML at the end."""
+
+    def __init__(self, config: pytest.Config, state: _Session) -> None:
+        self.config, self.state = config, state
+        self.verdicts: list[tuple[str, dict]] = []     # (node id, verdict), in the order reports arrive
+        self.written: Path | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Take the verdicts off the report before --junitxml writes its properties."""
+        carried = [value for key, value in report.user_properties if key == PROPERTY]
+        if carried:
+            report.user_properties[:] = [(k, v) for k, v in report.user_properties if k != PROPERTY]
+            self.verdicts += [(report.nodeid, verdict) for text in carried for verdict in json.loads(text)]
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from .report import write_reports
+
+        self.written = write_reports(self.run(session, exitstatus), html=self.state.report)["html"]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.written is not None:
+            count = len(self.verdicts)
+            terminalreporter.write_line(f"oracle: HTML report {self.written} ({count} verdict{'' if count == 1 else 's'})")
+
+    def run(self, session: pytest.Session, exitstatus: int):
+        from .result import Run, Verdict
+        from .run import versions
+
+        state, verdicts, seen = self.state, [], set()
+        # By node id, so that the report is the same whichever xdist worker finished first.
+        for _, data in sorted(self.verdicts, key=lambda pair: pair[0]):
+            verdict = Verdict.from_dict(data)
+            label, n = verdict.implementation, 1
+            while verdict.id in seen:     # one test may check the same op twice: the report keeps both
+                n += 1
+                verdict.implementation = f"{label} #{n}"
+            seen.add(verdict.id)
+            verdicts.append(verdict)
+        stopped = session.shouldstop or session.shouldfail
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            stopped = "interrupted"
+        given, project = state.given, state.project
+        return Run(seed=state.seed, verdicts=verdicts, targets=state.targets or ["pytest"],
+                   settings={"examples": given["examples"] or project.get("examples"),
+                             "dtypes": list(given["dtypes"] or project.get("dtypes") or []),
+                             "ops": list(given["ops"] or project.get("ops") or [])},
+                   versions=versions(), started=state.started, duration=time.perf_counter() - state.clock,
+                   incomplete=bool(stopped), stopped_because=str(stopped) if stopped else None)
