@@ -26,6 +26,7 @@ from .spec import Spec
 __all__ = ["Plugin", "Implementation", "TargetError", "StructureError", "discover", "resolve_spec", "CONVENTIONS"]
 
 ENTRY_POINT_GROUP = "oracle.plugins"
+_FILE_MODULE_PREFIX = "_oracle_target_"
 CONVENTIONS = ("pullback", "layer", "gate", "value_and_grad", "loss")
 
 
@@ -91,6 +92,8 @@ class Implementation:
         """'module:qualname' of the user's code, for listings and reports."""
         code = self.code[0] if isinstance(self.code, tuple) else self.code
         module = getattr(code, "__module__", "?")
+        if module.startswith(_FILE_MODULE_PREFIX):  # imported from a path: name the file instead
+            module = os.path.basename(getattr(sys.modules.get(module), "__file__", None) or module)
         return f"{module}:{getattr(code, '__qualname__', repr(code))}"
 
     def vjp(self, *args: Any) -> tuple[Any, Callable[[Any], tuple]]:
@@ -273,7 +276,7 @@ def _plugins_in(module: Any) -> list[Plugin]:
 
 
 def _import_path(path: Path) -> Any:
-    name = "_oracle_target_" + "".join(c if c.isalnum() else "_" for c in str(path.resolve()))
+    name = _FILE_MODULE_PREFIX + "".join(c if c.isalnum() else "_" for c in str(path.resolve()))
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise TargetError(f"cannot import {path}: not a Python file")

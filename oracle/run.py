@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import platform
 import secrets
+import shlex
 import time
 import zlib
 from datetime import datetime, timezone
@@ -66,7 +67,8 @@ def derived_seed(seed: int, impl: Implementation, dtype: str) -> int:
 def reproduce_command(impl: Implementation, dtype: str, seed: int, examples: int) -> str:
     where = impl.target
     if where:
-        return f"oracle check {where} --op {impl.label} --dtype {dtype} --seed {seed} --examples {examples}"
+        return (f"oracle check {shlex.quote(where)} --op {shlex.quote(impl.label)} --dtype {dtype} "
+                f"--seed {seed} --examples {examples}")
     return (f"oracle.check([{impl.plugin!r} plugin], ops=[{impl.label!r}], dtypes=[{dtype!r}], "
             f"seed={seed}, examples={examples})")
 
