@@ -33,18 +33,24 @@ def _hashable(value: Any) -> Any:
 
 
 @lru_cache(maxsize=512)
-def _programs(spec: Spec, hyper: tuple) -> tuple[Callable, Callable, Callable]:
-    """(forward, value-and-vjp, its jitted form) for one spec with its hyper-parameters fixed."""
+def _programs(spec: Spec, static: tuple) -> tuple[Callable, Callable, Callable]:
+    """(forward, value-and-vjp, its jitted form) for one spec with its static hyper-parameters fixed.
+
+    static holds (name, value) for hyper-parameters that shape the computation (a stride, an
+    axis); the traced ones (Hyper.traced) arrive as arguments with the non-differentiated inputs.
+    """
     import jax
 
     wanted = spec.differentiable
     names = spec.input_names
-    values = [h for _, h in hyper]
+    fixed = dict(static)
+    traced = [h for h in spec.hyper if h not in fixed]
 
     def forward(primals, others):
-        args = dict(zip([n for n in names if n not in wanted], others))
+        args = dict(zip([n for n in names if n not in wanted] + traced, others))
         args.update(zip(wanted, primals))
-        return spec.reference(*(args[n] for n in names), *values)
+        args.update(fixed)
+        return spec.reference(*(args[n] for n in names), *(args[h] for h in spec.hyper))
 
     def value_and_vjp(primals, others, cotangent):
         out, pullback = jax.vjp(lambda *p: forward(p, others), *primals)
@@ -71,12 +77,14 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
 
     spec = case.spec
     wanted = spec.differentiable
-    forward, value_and_vjp, jitted = _programs(spec, tuple((k, _hashable(v)) for k, v in case.hyper.items()))
+    static = tuple((k, _hashable(v)) for k, v in case.hyper.items() if not spec.hyper[k].traced)
+    forward, value_and_vjp, jitted = _programs(spec, static)
     with jax.enable_x64(True):
         as_jax = {n: jnp.asarray(a, dtype=precision) if a.dtype.kind == "f" else jnp.asarray(a)
                   for n, a in case.inputs.items()}
         primals = tuple(as_jax[n] for n in wanted)
-        others = tuple(as_jax[n] for n in spec.input_names if n not in wanted)
+        others = tuple(as_jax[n] for n in spec.input_names if n not in wanted) + tuple(
+            jnp.asarray(v, dtype=precision) for k, v in case.hyper.items() if spec.hyper[k].traced)
         traceable = spec.name not in _UNTRACEABLE
         if traceable:
             try:

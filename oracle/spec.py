@@ -115,12 +115,14 @@ class Hyper:
     """A hyper-parameter: passed positionally after the inputs, never differentiated.
 
     draw is a hypothesis strategy, or a function of the drawn dims that returns one (a
-    reshape's target shape depends on the input's shape). values lists the whole valid
-    range where it is finite, for documentation.
+    reshape's target shape depends on the input's shape). describe says its range in words.
+    traced marks a value from a continuous range: the JAX reference takes it as an argument
+    rather than compiling a program for every value drawn.
     """
 
     draw: Any
     describe: str = ""
+    traced: bool = False
 
     def strategy(self, dims: Mapping[str, int]) -> st.SearchStrategy:
         return self.draw(dims) if callable(self.draw) and not isinstance(self.draw, st.SearchStrategy) else self.draw
@@ -138,7 +140,7 @@ def integers(low: int, high: int) -> Hyper:
 
 def floats(low: float, high: float) -> Hyper:
     # Rounded like the inputs, so messages stay short.
-    return Hyper(st.floats(low, high).map(lambda v: round(v, 3)), f"float in [{low:g}, {high:g}]")
+    return Hyper(st.floats(low, high).map(lambda v: round(v, 3)), f"float in [{low:g}, {high:g}]", traced=True)
 
 
 def hyper(draw: Callable[[Mapping[str, int]], st.SearchStrategy], describe: str = "") -> Hyper:
