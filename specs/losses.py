@@ -1,0 +1,67 @@
+"""Classifier outputs and losses: softmax, log_softmax, softmax_cross_entropy, svm_loss, mse, two_layer_net.
+
+Scalar losses average over the batch N (CS231n), except two_layer_net, which sums.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from oracle.spec import Spec, data, labels
+
+
+def _log_softmax(x):
+    # Shifting by the row maximum changes nothing mathematically; it only keeps exp finite.
+    shifted = x - jax.lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
+    return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=-1, keepdims=True))
+
+
+def _softmax(x):
+    e = jnp.exp(x - jax.lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True)))
+    return e / jnp.sum(e, axis=-1, keepdims=True)
+
+
+def _softmax_cross_entropy(x, y):
+    picked = jnp.take_along_axis(_log_softmax(x), jnp.asarray(y)[:, None], axis=1)
+    return -jnp.mean(picked)
+
+
+def _wrong_classes(x, y):
+    """Boolean (N, C) mask, True where j != y_i."""
+    return np.arange(x.shape[1])[None, :] != np.asarray(y)[:, None]
+
+
+def _svm_loss(x, y):
+    correct = jnp.take_along_axis(x, jnp.asarray(y)[:, None], axis=1)
+    margins = jnp.maximum(0.0, x - correct + 1.0)
+    return jnp.sum(jnp.where(_wrong_classes(x, y), margins, 0.0)) / x.shape[0]
+
+
+def _svm_margins(x, y):
+    # The hinge bends where a wrong class's margin crosses zero; the correct class has no hinge.
+    correct = x[np.arange(x.shape[0]), y][:, None]
+    return (x - correct + 1.0)[_wrong_classes(x, y)]
+
+
+def _two_layer_net(x, y, w1, w2):
+    hidden = 1.0 / (1.0 + jnp.exp(-(x @ w1)))
+    return jnp.sum((hidden @ w2 - y) ** 2)
+
+
+SPECS = [
+    Spec("softmax", inputs={"x": "n c"}, reference=_softmax,
+         math="pᵢⱼ = e^xᵢⱼ / Σₖ e^xᵢₖ over the last axis"),
+    Spec("log_softmax", inputs={"x": "n c"}, reference=_log_softmax,
+         math="xᵢⱼ - log Σₖ e^xᵢₖ over the last axis"),
+    Spec("softmax_cross_entropy", inputs={"x": "n c", "y": labels("n", classes="c")},
+         reference=_softmax_cross_entropy,
+         math="(1/N) Σᵢ -log softmax(xᵢ)[yᵢ];  dx = (softmax(x) - onehot(y)) / N"),
+    Spec("svm_loss", inputs={"x": "n c", "y": labels("n", classes="c")}, reference=_svm_loss,
+         kinks=_svm_margins,
+         math="(1/N) Σᵢ Σ_{j≠yᵢ} max(0, xᵢⱼ - xᵢ_yᵢ + 1)"),
+    Spec("mse", inputs={"y_pred": "n d", "y": "n d"}, reference=lambda y_pred, y: jnp.mean((y_pred - y) ** 2),
+         math="mean((y_pred - y)²) over all elements;  dy_pred = 2 (y_pred - y) / (N·D) = -dy"),
+    Spec("two_layer_net", inputs={"x": data("n d"), "y": data("n o"), "w1": "d h", "w2": "h o"},
+         reference=_two_layer_net, weights=("w1", "w2"),
+         math="Σ (σ(x w1) w2 - y)²  over all elements; only w1, w2 are differentiated"),
+]
