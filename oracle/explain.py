@@ -88,13 +88,17 @@ def _diagnose(finding: Finding, ev: Evaluation | None) -> str | None:
 
 def explain(finding: Finding, ev: Evaluation | None, case: Case, base: dict[str, Any], reproduce: str,
             flaky: bool = False) -> Verdict:
-    if ev is not None and finding.check in ("reference", "finite_differences") and finding.status == "failed":
+    # Finite differences element by element beside any gradient comparison: a third opinion
+    # that tells a wrong gradient from a wrong expectation.
+    compared = finding.check == "finite_differences" or (finding.argument and finding.worst
+                                                          and finding.check not in ("linearity", "determinism", "mutation"))
+    if ev is not None and compared and finding.status == "failed":
         fd = _elementwise_fd(ev)
         if fd is not None:
-            if finding.check == "reference" and finding.argument:
-                _add_fd_column(finding, ev, fd)
-            elif finding.check == "finite_differences":
+            if finding.check == "finite_differences":
                 finding = _locate_with_fd(finding, ev, fd)
+            else:
+                _add_fd_column(finding, ev, fd)
     cotangent = ev.cotangent if ev is not None else None
     return Verdict(
         status="errored" if finding.status == "errored" else "failed",
