@@ -22,25 +22,23 @@ def _softmax(x):
 
 
 def _softmax_cross_entropy(x, y):
-    picked = jnp.take_along_axis(_log_softmax(x), jnp.asarray(y)[:, None], axis=1)
+    picked = jnp.take_along_axis(_log_softmax(x), y[:, None], axis=1)
     return -jnp.mean(picked)
 
 
-def _wrong_classes(x, y):
-    """Boolean (N, C) mask, True where j != y_i."""
-    return np.arange(x.shape[1])[None, :] != np.asarray(y)[:, None]
-
-
 def _svm_loss(x, y):
-    correct = jnp.take_along_axis(x, jnp.asarray(y)[:, None], axis=1)
+    # Labels arrive traced under jit, so the class mask is built with jnp, not NumPy.
+    correct = jnp.take_along_axis(x, y[:, None], axis=1)
     margins = jnp.maximum(0.0, x - correct + 1.0)
-    return jnp.sum(jnp.where(_wrong_classes(x, y), margins, 0.0)) / x.shape[0]
+    wrong = jnp.arange(x.shape[1])[None, :] != y[:, None]
+    return jnp.sum(jnp.where(wrong, margins, 0.0)) / x.shape[0]
 
 
 def _svm_margins(x, y):
     # The hinge bends where a wrong class's margin crosses zero; the correct class has no hinge.
-    correct = x[np.arange(x.shape[0]), y][:, None]
-    return (x - correct + 1.0)[_wrong_classes(x, y)]
+    rows = np.arange(x.shape[0])
+    wrong = np.arange(x.shape[1])[None, :] != y[:, None]
+    return (x - x[rows, y][:, None] + 1.0)[wrong]
 
 
 def _two_layer_net(x, y, w1, w2):

@@ -52,7 +52,10 @@ def test_inputs_come_in_the_requested_dtype_and_labels_stay_integers():
 def test_no_case_is_drawn_near_a_kink():
     for case in draw_many(RELU, n=150) + draw_many(get("max"), n=100):
         assert kink_distance(case.spec, case.inputs, case.hyper) >= KINK_MARGIN
+    for case in draw_many(RELU, n=150):
         assert not (case.inputs["x"] == 0).any()
+    for case in draw_many(get("max"), n=100):
+        assert not (case.inputs["x"] == case.inputs["y"]).any()
 
 
 def test_every_hyper_parameter_value_is_drawn_over_its_range():
