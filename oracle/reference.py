@@ -60,6 +60,25 @@ def _programs(spec: Spec, static: tuple) -> tuple[Callable, Callable, Callable]:
     return forward, value_and_vjp, jax.jit(value_and_vjp)
 
 
+# Every compiled shape keeps executable code mapped; a long run over thousands of shapes (a
+# benchmark, conv2d's many hyper-parameters) would exhaust the process's mappings. Past this
+# many programs, JAX's caches are dropped and start again.
+MAX_COMPILED = 1500
+_compiled: set[tuple] = set()
+
+
+def _count_compile(key: tuple) -> None:
+    import jax
+
+    if key in _compiled:
+        return
+    if len(_compiled) >= MAX_COMPILED:
+        jax.clear_caches()
+        _programs.cache_clear()
+        _compiled.clear()
+    _compiled.add(key)
+
+
 # Specs whose reference cannot be traced (NumPy on labels, say) are evaluated op by op instead.
 _UNTRACEABLE: set[str] = set()
 
@@ -78,6 +97,7 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
     spec = case.spec
     wanted = spec.differentiable
     static = tuple((k, _hashable(v)) for k, v in case.hyper.items() if not spec.hyper[k].traced)
+    _count_compile((spec.name, static, precision, tuple(a.shape for a in case.inputs.values())))
     forward, value_and_vjp, jitted = _programs(spec, static)
     with jax.enable_x64(True):
         as_jax = {n: jnp.asarray(a, dtype=precision) if a.dtype.kind == "f" else jnp.asarray(a)
