@@ -433,21 +433,21 @@ def check_mutation(ev: Evaluation) -> Finding | None:
 
 def check_determinism(ev: Evaluation) -> Finding | None:
     rtol = ev.rtol("determinism")
-    again = ev.pull(ev.cotangent)
-    for name, first, second in zip(ev.spec.differentiable, ev.grads, again):
-        if first.shape == second.shape and compare("determinism", name, second, first, rtol, ""):
-            return compare("determinism", name, second, first, rtol,
-                           f"calling the pullback a second time changed the {_grad_label(name)} "
-                           "(state used up or changed by the first backward?)")
-    out, pullback = call(ev.impl.vjp, *ev.case.args(), timeout=ev.timeout)
-    second_grads = ev.pull(ev.cotangent, pullback)
-    for name, first, second in zip(ev.spec.differentiable, ev.grads, second_grads):
-        if first.shape == second.shape:
-            finding = compare("determinism", name, second, first, rtol,
-                              f"two calls on the same inputs gave different values for the {_grad_label(name)}")
-            if finding:
-                return finding
-    return None
+
+    def differs(second_grads: tuple, what: str) -> Finding | None:
+        for name, first, second in zip(ev.spec.differentiable, ev.grads, second_grads):
+            if first.shape == second.shape:
+                finding = compare("determinism", name, second, first, rtol, what.format(_grad_label(name)))
+                if finding:
+                    return finding
+        return None
+
+    same_pullback = differs(ev.pull(ev.cotangent), "calling the pullback a second time changed the {} "
+                                                   "(state used up or changed by the first backward?)")
+    if same_pullback:
+        return same_pullback
+    _, pullback = call(ev.impl.vjp, *ev.case.args(), timeout=ev.timeout)
+    return differs(ev.pull(ev.cotangent, pullback), "two calls on the same inputs gave different values for the {}")
 
 
 # -- properties named by specs: the lecture's gate patterns, checked exactly where exactness is the rule
