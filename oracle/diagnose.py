@@ -22,7 +22,7 @@ import numpy as np
 
 from .result import Finding
 from .spec import Spec
-from .tolerances import relative_errors, threshold
+from .tolerances import relative_errors
 
 __all__ = ["diagnose", "kind_of", "KINDS"]
 
@@ -55,7 +55,7 @@ _GRADIENT_CHECKS = ("shape", "reference", "finite_differences", "relu_sparse", "
                     "add_distributes", "max_routes", "mul_swaps", "copy_adds")
 _REPEAT_BUDGET = 0.5      # seconds spent calling the implementation again, at most
 _REPEATS = 20             # calls that look for a gradient that changes from call to call
-_JACOBIAN_LIMIT = 256     # inputs up to this size get their reference Jacobian computed
+_JACOBIAN_LIMIT = 64      # inputs up to this size get their reference Jacobian computed, row by row
 _SHOWN_INDICES = 4
 
 
@@ -78,7 +78,8 @@ def diagnose(spec: Spec, finding: Finding, evaluation: Any) -> str | None:
     if finding.check == "mutation" or changed:
         return _mutation(finding, changed)
     if finding.check == "determinism" or _varies(ev):
-        return "two calls gave different gradients for the same inputs and upstream gradient: it is nondeterministic, or keeps state between calls"
+        return ("two calls gave different gradients for the same inputs and upstream gradient: "
+                "it is nondeterministic, or keeps state between calls")
     if finding.check == "forward":
         return _forward(ev)
     index = _argument_index(spec, finding, ev)
@@ -216,7 +217,8 @@ def _forward(ev) -> str | None:
             return None
         ratio = _ratio(got, expected, tol, _snap_tolerance(ev), _dims(ev))
         if ratio is not None:
-            return f"the output equals {ratio} × the reference's output"
+            number, note = ratio
+            return f"the output equals {number} × the reference's output" + (f" ({note})" if note else "")
         offset = _offset(got, expected, tol, _snap_tolerance(ev))
         if offset is not None:
             return f"the output {offset}"
@@ -240,8 +242,8 @@ class _Comparison:
         tests: Sequence[Callable[[], str | None]] = (
             [self.transposed, self.wrong_axis, self.unreduced, self.not_broadcast, self.reshaped, self.swapped]
             if self.got.shape != self.expected.shape else
-            [self.transposed, self.partial, self.scaled, self.swapped, self.at_output,
-             self.diagonal_only, self.times_input, self.offset, self.masked]
+            [self.transposed, self.partial, self.scaled, self.swapped, self.wrong_axis, self.times_input,
+             self.at_output, self.diagonal_only, self.offset, self.masked]
         )
         for test in tests:
             found = self.attempt(test)
@@ -284,14 +286,14 @@ class _Comparison:
         if got.size >= expected.size:
             return None
         for axis in range(expected.ndim):
-            for candidate in (np.expand_dims(got, axis) if got.ndim < expected.ndim else got,):
-                try:
-                    spread = np.broadcast_to(candidate, expected.shape)
-                except ValueError:
-                    continue
-                if _close(spread, expected, self.tol):
-                    return (f"repeated along {_axes_text((axis,))} it equals the reference: "
-                            f"the gradient was not broadcast back to the input's shape {expected.shape}")
+            candidate = np.expand_dims(got, axis) if got.ndim < expected.ndim else got
+            try:
+                spread = np.broadcast_to(candidate, expected.shape)
+            except ValueError:
+                continue
+            if _close(spread, expected, self.tol):
+                return (f"repeated along {_axes_text((axis,))} it equals the reference: "
+                        f"the gradient was not broadcast back to the input's shape {expected.shape}")
         return None
 
     def reshaped(self) -> str | None:
@@ -346,9 +348,10 @@ class _Comparison:
         ratio = _ratio(self.got, self.expected, self.tol, _snap_tolerance(self.ev), _dims(self.ev))
         if ratio is None:
             return None
-        if ratio == "-1":
+        number, note = ratio
+        if number == "-1":
             return "equals -1 × the reference: the sign is wrong"
-        return f"equals {ratio} × the reference"
+        return f"equals {number} × the reference" + (f" ({note})" if note else "")
 
     def at_output(self) -> str | None:
         """For an op with one input and an output of its shape: the reference's derivative at y = f(x) instead of x."""
@@ -370,20 +373,18 @@ class _Comparison:
         spec, ev = self.spec, self.ev
         if len(spec.inputs) != 1 or spec.outputs != 1 or spec.reference is None:
             return None
-        x = np.asarray(ev.case.inputs[spec.input_names[0]], dtype=np.float64)
-        if x.size > _JACOBIAN_LIMIT or x.shape != self.got.shape:
+        x = ev.case.inputs[spec.input_names[0]]
+        if x.size > _JACOBIAN_LIMIT or x.shape != self.got.shape or x.size < 2:
             return None
-        import jax
-        import jax.numpy as jnp
-
-        hyper = list(ev.case.hyper.values())
-        with jax.enable_x64(True):
-            jacobian = np.asarray(jax.jacrev(lambda v: spec.reference(v, *hyper))(jnp.asarray(x)), dtype=np.float64)
-        if jacobian.shape != x.shape + x.shape:
-            return None
-        square = jacobian.reshape(x.size, x.size)
-        diagonal = np.diag(square).copy()
-        if not np.any(square - np.diag(diagonal)):
+        # Row i of the Jacobian is the reference's gradient for a one-hot upstream gradient at i.
+        rows = []
+        for i in range(x.size):
+            one_hot = np.zeros(x.size)
+            one_hot[i] = 1.0
+            rows.append(_reference_grads(ev.case, (one_hot.reshape(x.shape),))[0].reshape(-1))
+        jacobian = np.array(rows)
+        diagonal = np.diag(jacobian).copy()
+        if not np.any(jacobian - np.diag(diagonal)):
             return None  # a diagonal Jacobian: nothing can be missing off it
         g = np.asarray(ev.cotangent[0], dtype=np.float64).reshape(-1)
         if _close(self.got, (diagonal * g).reshape(x.shape), self.tol):
@@ -430,16 +431,15 @@ class _Comparison:
             return None
         zeroed = wrong & (got == 0) & (expected != 0)
         leaked = wrong & (expected == 0) & (got != 0)
-        where_zeroed, where_leaked = _where(zeroed, total), _where(leaked, total)
         if zeroed.sum() == bad:
-            return f"zero where the reference is not, {where_zeroed}"
+            return f"zero where the reference is not, at {_where(zeroed)}"
         if leaked.sum() == bad:
-            return f"nonzero where the reference is exactly zero, {where_leaked}"
+            return f"nonzero where the reference is exactly zero, at {_where(leaked)}"
         if zeroed.sum() + leaked.sum() == bad:
-            return (f"zero {where_zeroed} where the reference is nonzero, and nonzero {where_leaked} where it is "
-                    "zero: a mask or routing taken from the wrong place")
+            return (f"zero at {_where(zeroed)} where the reference is nonzero, and nonzero at {_where(leaked)} "
+                    "where it is zero: a mask or routing taken from the wrong place")
         if bad < total:
-            return f"right except at {_where(wrong, total)[3:]}"
+            return f"right except at {_where(wrong)}"
         return None
 
 
@@ -466,57 +466,55 @@ def _snap_tolerance(ev) -> float:
 def _dims(ev) -> dict[str, int]:
     dims = {n: int(v) for n, v in ev.case.dims.items()}
     for i, size in enumerate(ev.case.batch):
-        dims[f"batch dim {i}"] = int(size)
+        dims[f"batch[{i}]"] = int(size)
     return dims
 
 
-def _ratio(got: np.ndarray, expected: np.ndarray, tol: float, snap: float, dims: dict[str, int]) -> str | None:
-    """'2', '-1', '(1 + 1e-05)', '1/3 (= 1/n)', ... when got is that multiple of expected; None otherwise."""
+def _ratio(got: np.ndarray, expected: np.ndarray, tol: float, snap: float,
+           dims: dict[str, int]) -> tuple[str, str | None] | None:
+    """('2', None), ('-1', None), ('(1 + 1e-05)', None), ('1/3', '1/3 is 1/n: ...') when got is that
+    multiple of expected; None otherwise."""
     nonzero = np.abs(expected) > 0
     if not np.any(nonzero):
         return None
     c = float(np.sum(got * expected) / np.sum(expected * expected))
     if c == 0 or not np.isfinite(c) or abs(c - 1) <= tol or not _close(got, c * expected, tol):
         return None
-    simple = _simple(c, snap, dims)
-    if simple is None and int(nonzero.sum()) < 2:
+    number = _simple(c, snap)
+    note = _dim_note(c, number or f"{c:.4g}", snap, dims)
+    if number is None and note is None and int(nonzero.sum()) < 2:
         return None  # one number is a multiple of any other: only a simple factor means something
-    return simple or f"{c:.4g}"
+    return number or f"{c:.4g}", note
 
 
-def _simple(c: float, snap: float, dims: dict[str, int]) -> str | None:
-    def near(value: float) -> bool:
-        return abs(c - value) <= snap * max(1.0, abs(value))
+def _near(c: float, value: float, snap: float) -> bool:
+    return abs(c - value) <= snap * max(1.0, abs(value))
 
-    for k in range(1, 13):  # a small relative error: 1 ± 10⁻ᵏ
+
+def _simple(c: float, snap: float) -> str | None:
+    """c as a short exact number: 1 ± 10⁻ᵏ, or a fraction with a small denominator."""
+    for k in range(1, 13):
         for sign in (1, -1):
-            if near(1 + sign * 10.0**-k):
+            if _near(c, 1 + sign * 10.0**-k, snap):
                 return f"(1 {'+' if sign > 0 else '-'} {10.0**-k:.0e})"
-    notes = _dim_notes(c, snap, dims)
     fraction = Fraction(c).limit_denominator(12)
-    if abs(fraction.numerator) <= 100 and near(float(fraction)):
-        text = str(fraction)
-        return f"{text} {notes}" if notes else text
-    if notes:
-        return f"{c:.4g} {notes}"
+    if abs(fraction.numerator) <= 100 and _near(c, float(fraction), snap):
+        return str(fraction)
     return None
 
 
-def _dim_notes(c: float, snap: float, dims: dict[str, int]) -> str:
-    """'(= n, the size of dim n: a 1/n missing?)' when the factor is a dim's size, its inverse or a ratio of two."""
-    def near(value: float) -> bool:
-        return abs(c - value) <= snap * max(1.0, abs(value))
-
-    sized = [(n, d) for n, d in dims.items() if d >= 2]
-    for name, size in sized:
-        if near(size):
-            return f"(= {name}: a division by {name} missing?)"
-        if near(1 / size):
-            return f"(= 1/{name}: an extra division by {name}?)"
+def _dim_note(c: float, shown: str, snap: float, dims: dict[str, int]) -> str | None:
+    """'2 is the size of n: a division by n missing?' when the factor is a dim's size, its inverse or a ratio of two."""
+    for name, size in dims.items():
+        if size >= 2 and _near(c, size, snap):
+            return f"{shown} is the size of {name}: a division by {name} missing?"
     for (n1, d1), (n2, d2) in itertools.permutations(dims.items(), 2):
-        if d1 != d2 and near(d1 / d2):
-            return f"(= {n1}/{n2}: divided by {n2} instead of {n1}?)"
-    return ""
+        if d1 != d2 and _near(c, d1 / d2, snap):
+            return f"{shown} is {n1}/{n2}: divided by {n2} instead of {n1}?"
+    for name, size in dims.items():
+        if size >= 2 and _near(c, 1 / size, snap):
+            return f"{shown} is 1/{name}: an extra division by {name}?"
+    return None
 
 
 def _offset(got: np.ndarray, expected: np.ndarray, tol: float, snap: float) -> str | None:
@@ -551,11 +549,11 @@ def _axes_text(axes: Sequence[int]) -> str:
     return f"axis {axes[0]}" if len(axes) == 1 else f"axes {axes}"
 
 
-def _where(mask: np.ndarray, total: int) -> str:
-    """'at 2 of 6 elements: index (0, 1), (1, 2)' or 'at every element'."""
-    count = int(mask.sum())
+def _where(mask: np.ndarray) -> str:
+    """'2 of 6 elements: index (0, 1), (1, 2)', or 'every element'."""
+    count, total = int(mask.sum()), int(mask.size)
     if count == total:
-        return "at every element"
+        return "every element"
     indices = [tuple(int(i) for i in idx) for idx in np.argwhere(mask)[:_SHOWN_INDICES]]
     shown = ", ".join(str(i) for i in indices) + (", ..." if count > _SHOWN_INDICES else "")
-    return f"at {count} of {total} element{'s' if total != 1 else ''}: index {shown}"
+    return f"{count} of {total} element{'s' if total != 1 else ''}: index {shown}"

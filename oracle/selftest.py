@@ -1,0 +1,232 @@
+"""The self-test: run the oracle on its own mutants and on gatecore, and score it.
+
+Every mutant (oracle.plugins.mutants) is wrong in one known way; it counts as caught when
+at least one of its verdicts (one per dtype) fails. gatecore is right; any verdict of it
+that does not pass is a false alarm. The oracle passes its self-test at 100% caught and no
+false alarm. Each mutant also names the diagnoses that describe its bug, so the share of
+mutants diagnosed rightly is measured too.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .result import Run, Verdict
+
+__all__ = ["selftest", "main", "SelftestResult", "MutantResult", "DEFAULT_EXAMPLES", "DEFAULT_SEED"]
+
+# Cases per implementation and dtype, unless the caller gives one number for both. A mutant's
+# search ends at its first failing case, so it can afford many: enough for the rarest "wrong
+# only when ..." condition to be drawn from any seed. gatecore passes, so it always uses all of
+# its cases; its own tests judge it more thoroughly.
+DEFAULT_EXAMPLES = {"mutants": 25, "gatecore": 8}
+DEFAULT_SEED = 0
+
+
+@dataclass
+class MutantResult:
+    """How the oracle did on one mutant, over its dtypes."""
+
+    label: str
+    op: str
+    convention: str
+    kind: str
+    expect: tuple[str, ...]
+    verdicts: list[Verdict]
+
+    @property
+    def caught_in(self) -> list[str]:
+        return [v.dtype for v in self.verdicts if _caught(v)]
+
+    @property
+    def caught(self) -> bool:
+        return bool(self.caught_in)
+
+    @property
+    def diagnoses(self) -> list[str | None]:
+        from .diagnose import kind_of
+
+        return [kind_of(v.diagnosis) for v in self.verdicts if _caught(v)]
+
+    @property
+    def diagnosed(self) -> bool | None:
+        """Every failing verdict diagnosed as one of the expected kinds; None when none is expected."""
+        if not self.expect:
+            return None
+        return self.caught and all(kind in self.expect for kind in self.diagnoses)
+
+
+@dataclass
+class SelftestResult:
+    run: Run
+    mutants: list[MutantResult] = field(default_factory=list)
+    false_alarms: list[Verdict] = field(default_factory=list)
+    gatecore_verdicts: int = 0
+
+    @property
+    def caught(self) -> int:
+        return sum(m.caught for m in self.mutants)
+
+    @property
+    def total(self) -> int:
+        return len(self.mutants)
+
+    @property
+    def survivors(self) -> list[MutantResult]:
+        return [m for m in self.mutants if not m.caught]
+
+    @property
+    def diagnosable(self) -> list[MutantResult]:
+        return [m for m in self.mutants if m.expect]
+
+    @property
+    def diagnosed(self) -> int:
+        return sum(bool(m.diagnosed) for m in self.diagnosable)
+
+    @property
+    def ok(self) -> bool:
+        return self.total > 0 and self.caught == self.total and not self.false_alarms and not self.run.incomplete
+
+    def by_kind(self) -> dict[str, tuple[int, int]]:
+        """bug kind -> (caught, total), in the order the kinds first appear."""
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for m in self.mutants:
+            counts[m.kind][0] += m.caught
+            counts[m.kind][1] += 1
+        return {kind: (c, t) for kind, (c, t) in counts.items()}
+
+
+def _joined(runs: list[Run]) -> Run:
+    """One run holding the verdicts of several, as if they had been one."""
+    first = runs[0]
+    return Run(seed=first.seed, verdicts=[v for r in runs for v in r.verdicts], targets=[t for r in runs for t in r.targets],
+               settings={**first.settings, "examples": {t: r.settings["examples"] for r in runs for t in r.targets}},
+               versions=first.versions, started=first.started, duration=sum(r.duration for r in runs),
+               incomplete=any(r.incomplete for r in runs),
+               stopped_because=next((r.stopped_because for r in runs if r.stopped_because), None))
+
+
+def _caught(verdict: Verdict) -> bool:
+    # An implementation that raises is flagged too; a search that could not run flags nothing.
+    return verdict.status == "failed" or (verdict.status == "errored" and verdict.check != "oracle")
+
+
+def selftest(examples: int | None = None, seed: int | None = None, listener: Any = None) -> SelftestResult:
+    """Run the mutants and gatecore through the oracle; the score, survivors and false alarms."""
+    from oracle.plugins.mutants import BUGS, plugin as mutants
+
+    from .run import check
+
+    seed = DEFAULT_SEED if seed is None else seed
+    runs = []
+    for target, default in DEFAULT_EXAMPLES.items():
+        runs.append(check([target], examples=default if examples is None else examples, seed=seed, listener=listener))
+        if runs[-1].incomplete:
+            break
+    run = _joined(runs)
+    by_label: dict[str, list[Verdict]] = defaultdict(list)
+    result = SelftestResult(run)
+    for verdict in run.verdicts:
+        if verdict.plugin == mutants.name:
+            by_label[verdict.implementation].append(verdict)
+        else:
+            result.gatecore_verdicts += 1
+            if verdict.status in ("failed", "errored"):
+                result.false_alarms.append(verdict)
+    for impl in mutants.implementations:
+        if impl.label not in by_label:
+            continue  # not reached: the run stopped early
+        bug = BUGS[impl.label]
+        result.mutants.append(MutantResult(impl.label, impl.op, impl.convention, bug.kind, bug.expect,
+                                           by_label[impl.label]))
+    return result
+
+
+# --------------------------------------------------------------------------- the command
+
+class _Progress:
+    """A transient progress bar over the (implementation, dtype) pairs."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console, transient=True)
+        self.task = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def started(self, total: int) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("selftest", total=total)
+        else:  # the next target's share of the work
+            self.bar.update(self.task, total=self.bar.tasks[0].total + total)
+
+    def starting(self, impl, dtype: str) -> None:
+        self.bar.update(self.task, description=f"{impl.plugin}/{impl.label} {dtype}")
+
+    def finished(self, verdict) -> None:
+        self.bar.advance(self.task)
+
+
+def main(examples: int | None, seed: int | None, console) -> int:
+    """`oracle selftest`: print the score by bug kind, survivors, false alarms and diagnoses; the exit code."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    seed = DEFAULT_SEED if seed is None else seed
+    with _Progress(console) as progress:
+        result = selftest(examples, seed, listener=progress)
+    run = result.run
+
+    counts = {t: examples for t in DEFAULT_EXAMPLES} if examples is not None else DEFAULT_EXAMPLES
+    console.print(f"oracle selftest: {result.total} mutants and {result.gatecore_verdicts} gatecore verdicts, "
+                  f"{counts['mutants']} cases per mutant and {counts['gatecore']} per gatecore implementation "
+                  "in each dtype, "
+                  f"seed {seed}, {run.duration:.0f} s")
+    if run.incomplete:
+        console.print(f"[bold red]incomplete[/]: stopped by {run.stopped_because}; the score covers what ran")
+
+    table = Table(title="mutation score by bug kind", title_justify="left")
+    table.add_column("bug kind")
+    table.add_column("caught", justify="right")
+    for kind, (caught, total) in result.by_kind().items():
+        style = "green" if caught == total else "bold red"
+        table.add_row(escape(kind), f"[{style}]{caught} of {total}[/]")
+    console.print(table)
+
+    share = 100 * result.caught / result.total if result.total else 0.0
+    style = "bold green" if result.caught == result.total and result.total else "bold red"
+    console.print(f"mutation score: [{style}]{result.caught} of {result.total} caught ({share:.0f}%)[/]")
+    for mutant in result.survivors:
+        console.print(f"  [red]survived[/] {escape(mutant.label)} ({mutant.op}, {mutant.convention}): {escape(mutant.kind)}")
+
+    if result.false_alarms:
+        console.print(f"false alarms on gatecore: [bold red]{len(result.false_alarms)}[/]")
+        for verdict in result.false_alarms:
+            console.print(f"  [red]{verdict.status}[/] {escape(verdict.id)}: {escape(_first_line(verdict.message))}")
+    else:
+        console.print("false alarms on gatecore: [green]0[/]")
+
+    diagnosable = result.diagnosable
+    console.print(f"diagnosis: {result.diagnosed} of {len(diagnosable)} mutants diagnosed as their label says"
+                  + (f" ({result.total - len(diagnosable)} expect no diagnosis)" if result.total > len(diagnosable) else ""))
+    for mutant in diagnosable:
+        if mutant.caught and not mutant.diagnosed:
+            said = "; ".join(sorted({v.diagnosis or "no diagnosis" for v in mutant.verdicts if _caught(v)}))
+            console.print(f"  {mutant.label}: expected {' or '.join(mutant.expect)}; said: {said}", markup=False)
+
+    if run.stopped_because == "interrupted":
+        return 130
+    return 0 if result.ok else 1
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().splitlines()[0] if text and text.strip() else ""
