@@ -170,3 +170,15 @@ def test_files_are_written_whole_or_not_at_all(tmp_path):
         write_atomic(target, None)  # fails while writing
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_the_reference_runs_in_float64_without_changing_the_jax_settings_users_see():
+    import jax
+    import jax.numpy as jnp
+
+    before = jax.config.jax_enable_x64
+    verdict = verdict_of(lambda x: (np.tanh(x), lambda g: (g * (1 - np.tanh(x) ** 2),)), "tanh")
+    assert verdict.status == "passed"
+    assert jax.config.jax_enable_x64 == before
+    if not before:
+        assert jnp.ones(2).dtype == jnp.float32
