@@ -21,7 +21,7 @@ import numpy as np
 
 from .cases import Case, kink_distance
 from .numeric import directional_derivative, directions
-from .plugin import Implementation, StructureError
+from .plugin import Implementation, StructureError, describe_value
 from .reference import reference
 from .result import Element, Finding
 from .tolerances import COARSE_FD_RTOL, COARSE_FD_STEPS, FD_STEP, ROUNDING_ALLOWANCE, relative_errors, threshold
@@ -168,7 +168,7 @@ def _as_outputs(out: Any, expected: int) -> tuple[np.ndarray, ...]:
         outputs = (out,)
     else:
         if not isinstance(out, (tuple, list)) or len(out) != expected:
-            raise StructureError(f"the forward returned {_describe(out)}; a tuple of {expected} outputs was expected")
+            raise StructureError(f"the forward returned {describe_value(out)}; a tuple of {expected} outputs was expected")
         outputs = tuple(out)
     return _as_arrays(outputs, [f"{i}" for i in range(len(outputs))], "output")
 
@@ -184,19 +184,9 @@ def _as_arrays(values: Sequence[Any], names: Sequence[str], what: str) -> tuple[
         except Exception:
             raise StructureError(f"{label} is a {type(value).__name__}, not an array") from None
         if array.dtype.kind not in "fiub":
-            raise StructureError(f"{label} is {_describe(value)}, not a numeric array")
+            raise StructureError(f"{label} is {describe_value(value)}, not a numeric array")
         arrays.append(array)
     return tuple(arrays)
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)}"
-    if value is None:
-        return "None"
-    if isinstance(value, np.ndarray):
-        return f"an array of dtype {value.dtype}"
-    return f"a {type(value).__name__}"
 
 
 def evaluate(impl: Implementation, case: Case, timeout: float = CASE_TIMEOUT) -> Evaluation | Finding:

@@ -105,7 +105,7 @@ class Implementation:
 def _pullback_adapter(impl: Implementation, *args: Any):
     returned = impl.code(*args)
     if not isinstance(returned, (tuple, list)) or len(returned) != 2 or not callable(returned[1]):
-        raise StructureError(f"a pullback implementation must return (output, pullback); got {_kind(returned)}")
+        raise StructureError(f"a pullback implementation must return (output, pullback); got {describe_value(returned)}")
     out, pb = returned
     return out, lambda g: _as_grads(impl.spec, pb(g))
 
@@ -114,7 +114,7 @@ def _layer_adapter(impl: Implementation, *args: Any):
     forward, backward = impl.code
     returned = forward(*args)
     if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-        raise StructureError(f"a layer's forward must return (out, cache); got {_kind(returned)}")
+        raise StructureError(f"a layer's forward must return (out, cache); got {describe_value(returned)}")
     out, cache = returned
     return out, lambda g: _as_grads(impl.spec, backward(g, cache))
 
@@ -139,7 +139,7 @@ def _scaled(grads: tuple, c: Any) -> tuple:
 def _value_and_grad_adapter(impl: Implementation, *args: Any):
     returned = impl.code(*args)
     if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-        raise StructureError(f"a value_and_grad implementation must return (loss, grads); got {_kind(returned)}")
+        raise StructureError(f"a value_and_grad implementation must return (loss, grads); got {describe_value(returned)}")
     loss, grads = returned
     grads = _as_grads(impl.spec, grads)
     return loss, lambda c: _scaled(grads, c)
@@ -153,7 +153,7 @@ def _loss_adapter(impl: Implementation, *args: Any):
     data = [values[name] for name in spec.input_names if name not in weights] + list(args[n:])
     returned = impl.code(weights, *data)
     if not isinstance(returned, (tuple, list)) or len(returned) != 2 or not isinstance(returned[1], dict):
-        raise StructureError(f"a loss implementation must return (loss, {{name: grad}}); got {_kind(returned)}")
+        raise StructureError(f"a loss implementation must return (loss, {{name: grad}}); got {describe_value(returned)}")
     loss, by_name = returned
     missing = [name for name in spec.differentiable if name not in by_name]
     if missing:
@@ -171,10 +171,15 @@ _ADAPTERS = {
 }
 
 
-def _kind(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """'a tuple of 2', 'None', 'an array of dtype object', 'a str': what came back, for messages."""
     if isinstance(value, (tuple, list)):
         return f"a {type(value).__name__} of {len(value)}"
-    return type(value).__name__ if value is not None else "None"
+    if value is None:
+        return "None"
+    if hasattr(value, "dtype") and hasattr(value, "shape"):
+        return f"an array of dtype {value.dtype}"
+    return f"a {type(value).__name__}"
 
 
 def _defining_file() -> str | None:

@@ -241,17 +241,9 @@ def test_a_fan_out_gradient_overwritten_is_the_gradient_through_one_output():
 
 
 def test_a_term_constant_along_an_axis_is_an_offset():
-    def batchnorm_forward(x, gamma, beta, eps):
-        centred = x - x.mean(axis=0)
-        inv_std = 1 / np.sqrt((centred**2).mean(axis=0) + eps)
-        xhat = centred * inv_std
-        return gamma * xhat + beta, (xhat, gamma, inv_std)
-
-    def batchnorm_backward(dout, cache):
-        xhat, gamma, inv_std = cache
-        dxhat = dout * gamma
-        dx = inv_std * (dxhat - xhat * (dxhat * xhat).mean(axis=0))  # the -mean(dxhat) term left out
-        return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+    # batchnorm's backward with the term through the batch mean, -mean(dxhat), left out
+    from oracle.plugins.mutants.layers import batchnorm_backward_missing_mean as batchnorm_backward
+    from oracle.plugins.mutants.layers import batchnorm_forward
 
     _, text = diagnosis_of((batchnorm_forward, batchnorm_backward), "batchnorm", {"n": 4, "d": 3},
                            convention="layer", hyper={"eps": 1e-5})
