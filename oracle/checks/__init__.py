@@ -1,0 +1,78 @@
+"""The checks: small functions of an Evaluation that return a Finding, or None when all is well.
+
+`evaluate` calls the implementation once (forward, then pullback with a random upstream
+gradient) and the JAX reference once; each check then judges one aspect, in the order a
+reader would ask: does it run, is the forward right, are the gradients shaped right, are
+they right (specific properties first, then the reference, then finite differences), and
+does the code behave (linear in the upstream, leaves its inputs alone, gives the same
+answer twice). The first finding ends the case.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..cases import Case
+from ..plugin import Implementation, StructureError
+from ..result import Finding
+from .calling import CASE_TIMEOUT, CaseTimeout, ImplementationError, call
+from .evidence import SHOWN_ELEMENTS
+from .evaluation import Evaluation, conditioning, evaluate
+from .evidence import WORST_SHOWN, compare, worst_elements
+from .properties import PROPERTIES, check_properties
+from .purity import check_determinism, check_linearity, check_mutation
+from .structure import check_dtype, check_finite, check_forward, check_shape
+from .values import check_finite_differences, check_reference
+
+__all__ = ["Evaluation", "evaluate", "run_checks", "checks_for", "CHECKS", "PROPERTIES", "ImplementationError", "CaseTimeout",
+           "call", "compare", "conditioning", "worst_elements", "CASE_TIMEOUT", "SHOWN_ELEMENTS", "WORST_SHOWN"]
+
+# Checks judged against tolerances, which a float32 rounding estimate may widen.
+ROUNDING_SENSITIVE = {"forward", "properties", "reference", "finite_differences", "linearity"}
+
+# Order matters: each check may assume the ones before it passed.
+CHECKS: list[tuple[str, Callable[[Evaluation], Finding | None]]] = [
+    ("finite", check_finite),
+    ("forward", check_forward),
+    ("shape", check_shape),
+    ("dtype", check_dtype),
+    ("properties", check_properties),
+    ("reference", check_reference),
+    ("finite_differences", check_finite_differences),
+    ("linearity", check_linearity),
+    ("mutation", check_mutation),
+    ("determinism", check_determinism),
+]
+
+
+def checks_for(impl: Implementation) -> list[str]:
+    """The names of the checks every case of this implementation gets, for reports."""
+    names = ["call", "structure", "finite"]
+    spec = impl.spec
+    if spec.reference is not None:
+        names.append("forward")
+    names += ["shape", "dtype", *spec.properties]
+    if spec.reference is not None:
+        names.append("reference")
+    if impl.dtypes is None or "float64" in impl.dtypes:
+        names.append("finite_differences")
+    return names + ["linearity", "mutation", "determinism"]
+
+
+def run_checks(impl: Implementation, case: Case, timeout: float = CASE_TIMEOUT) -> tuple[Finding | None, Evaluation | None]:
+    """Evaluate one case and apply every check in order; the first finding, with the evaluation behind it."""
+    ev = evaluate(impl, case, timeout)
+    if isinstance(ev, Finding):
+        return ev, None
+    for name, check in CHECKS:
+        try:
+            finding = check(ev)
+            if finding is not None and name in ROUNDING_SENSITIVE and ev.widen_for_float32_rounding():
+                finding = check(ev)
+        except ImplementationError as error:
+            finding = Finding(name, f"the implementation {error.summary} (during the {name} check)",
+                              status="errored", facts={"hung": error.hung})
+        except StructureError as error:
+            finding = Finding("structure", f"{error} (during the {name} check)")
+        if finding:
+            return finding, ev
+    return None, ev

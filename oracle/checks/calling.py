@@ -1,0 +1,68 @@
+"""Calling user code: exceptions and hangs become ImplementationError with where they arose."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import traceback
+from contextlib import contextmanager
+from typing import Any, Callable
+
+
+from ..plugin import StructureError
+
+CASE_TIMEOUT = 10.0      # seconds an implementation may take for one call before it counts as hung
+
+# --------------------------------------------------------------------------- calling user code
+
+class CaseTimeout(BaseException):
+    """Raised inside a hung implementation; a BaseException so `except Exception` in user code cannot swallow it."""
+
+
+class ImplementationError(Exception):
+    """The implementation raised (or hung); carries a short account of where."""
+
+    def __init__(self, summary: str, hung: bool = False) -> None:
+        super().__init__(summary)
+        self.summary, self.hung = summary, hung
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise CaseTimeout()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _user_frame(error: BaseException) -> str:
+    """'file.py:12 in backward' for the innermost frame outside the oracle, where the error arose."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if "/oracle/" not in f.filename.replace("\\", "/")
+              or "/plugins/" in f.filename.replace("\\", "/")]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" at {f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}"
+
+
+def call(fn: Callable, *args: Any, timeout: float = CASE_TIMEOUT) -> Any:
+    """Call user code under the time limit; its exceptions become ImplementationError."""
+    try:
+        with _time_limit(timeout):
+            return fn(*args)
+    except CaseTimeout:
+        raise ImplementationError(f"did not return within {timeout:g} s (hung?)", hung=True) from None
+    except StructureError:
+        raise
+    except Exception as error:
+        raise ImplementationError(f"raised {type(error).__name__}: {error}{_user_frame(error)}") from error

@@ -1,0 +1,166 @@
+"""One evaluation of a case: the implementation called once, the reference once, and what rounding allows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..cases import Case
+from ..plugin import Implementation, StructureError, describe_value
+from ..reference import reference
+from ..result import Finding
+from ..tolerances import threshold
+from .calling import CASE_TIMEOUT, ImplementationError, call
+
+
+# --------------------------------------------------------------------------- evaluation
+
+@dataclass
+class Evaluation:
+    """What one call of the implementation and of the reference gave on one case."""
+
+    impl: Implementation
+    case: Case
+    args: tuple                       # the arguments the implementation was given (to detect mutation)
+    output: tuple[np.ndarray, ...]
+    pullback: Callable
+    cotangent: tuple[np.ndarray, ...]
+    cotangent_given: tuple            # the copy handed to the pullback (to detect mutation)
+    grads: tuple[np.ndarray, ...]
+    reference_output: tuple[np.ndarray, ...] | None
+    reference_grads: tuple[np.ndarray, ...] | None
+    rounding_output: tuple[np.ndarray, ...] | None = None   # see conditioning()
+    rounding_grads: tuple[np.ndarray, ...] | None = None
+    timeout: float = CASE_TIMEOUT
+    _widened: bool = False
+
+    @property
+    def spec(self):
+        return self.case.spec
+
+    @property
+    def dtype(self) -> str:
+        return self.case.dtype
+
+    def rtol(self, check: str) -> float:
+        return threshold(check, self.dtype, self.spec.tolerance)
+
+    def widen_for_float32_rounding(self) -> bool:
+        """Add to the rounding estimate how far JAX's own float32 evaluation of the reference lands
+        from float64 in this case: the cancellation a sound float32 algorithm suffers here. Costly
+        (a float32 compile per shape), so done only when a float32 check would fail. True if widened."""
+        if self.dtype == "float64" or self.reference_grads is None or self._widened:
+            return False
+        self._widened = True
+        # One float32 evaluation can round luckily; the worst of a few, at inputs one ulp
+        # apart, shows what rounding does here.
+        rng = np.random.default_rng([self.case.seed, 13])
+        for sample in range(FLOAT32_SAMPLES):
+            moved = self.case if sample == 0 else replace(self.case, inputs={
+                n: _one_ulp(a, rng) if a.dtype.kind == "f" else a for n, a in self.case.inputs.items()})
+            cotangent = self.cotangent if sample == 0 else tuple(_one_ulp(c, rng) for c in self.cotangent)
+            out32, _, grads32 = reference(moved, lambda shapes: cotangent, precision=self.dtype)
+            self.rounding_output = tuple(np.maximum(r, np.abs(a - b)) for r, a, b in
+                                         zip(self.rounding_output, out32, self.reference_output))
+            self.rounding_grads = tuple(np.maximum(r, np.abs(a - b)) for r, a, b in
+                                        zip(self.rounding_grads, grads32, self.reference_grads))
+        return True
+
+    def rounding(self, i: int, scale: float = 1.0) -> np.ndarray | None:
+        """The rounding movement of gradient i (None without a reference)."""
+        return None if self.rounding_grads is None else scale * self.rounding_grads[i]
+
+    def pull(self, cotangent: Sequence[np.ndarray], pullback: Callable | None = None) -> tuple[np.ndarray, ...]:
+        """Call a pullback with a cotangent (one array, or a tuple for several outputs)."""
+        given = tuple(c.copy() for c in cotangent)
+        raw = call(pullback or self.pullback, given if len(given) > 1 else given[0], timeout=self.timeout)
+        return _as_arrays(raw, self.spec.differentiable, "gradient for")
+
+    def forward64(self, primals: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+        """The implementation's forward at float64 inputs with the differentiable ones replaced."""
+        args = list(self.case.args_as("float64"))
+        names = self.spec.input_names
+        for name, value in zip(self.spec.differentiable, primals):
+            args[names.index(name)] = value
+        out, _ = call(self.impl.vjp, *args, timeout=self.timeout)
+        return tuple(np.asarray(o, dtype=np.float64) for o in _as_outputs(out, self.spec.outputs))
+
+
+def _as_outputs(out: Any, expected: int) -> tuple[np.ndarray, ...]:
+    if expected == 1:
+        if isinstance(out, (tuple, list)):
+            raise StructureError(f"the forward returned a {type(out).__name__} of {len(out)}; one output array was expected")
+        outputs = (out,)
+    else:
+        if not isinstance(out, (tuple, list)) or len(out) != expected:
+            raise StructureError(f"the forward returned {describe_value(out)}; a tuple of {expected} outputs was expected")
+        outputs = tuple(out)
+    return _as_arrays(outputs, [f"{i}" for i in range(len(outputs))], "output")
+
+
+def _as_arrays(values: Sequence[Any], names: Sequence[str], what: str) -> tuple[np.ndarray, ...]:
+    arrays = []
+    for name, value in zip(names, values):
+        label = f"{what} {name!r}" if what != "output" else ("the output" if len(names) == 1 else f"output {name}")
+        if value is None:
+            raise StructureError(f"{label} is None")
+        try:
+            array = np.asarray(value)
+        except Exception:
+            raise StructureError(f"{label} is a {type(value).__name__}, not an array") from None
+        if array.dtype.kind not in "fiub":
+            raise StructureError(f"{label} is {describe_value(value)}, not a numeric array")
+        arrays.append(array)
+    return tuple(arrays)
+
+
+def evaluate(impl: Implementation, case: Case, timeout: float = CASE_TIMEOUT) -> Evaluation | Finding:
+    """Run the implementation and the reference on one case; a Finding if the implementation cannot even be called."""
+    spec = case.spec
+    args = case.args()
+    try:
+        out, pullback = call(impl.vjp, *args, timeout=timeout)
+        output = _as_outputs(out, spec.outputs)
+        rounding_output = rounding_grads = None
+        if spec.reference is not None:
+            reference_output, cotangent, reference_grads = reference(case, case.cotangent)
+            rounding_output, rounding_grads = conditioning(case, cotangent, reference_output, reference_grads)
+        else:
+            reference_output, cotangent, reference_grads = None, case.cotangent([o.shape for o in output]), None
+        given = tuple(c.copy() for c in cotangent)
+        raw = call(pullback, given if len(given) > 1 else given[0], timeout=timeout)
+        grads = _as_arrays(raw, spec.differentiable, "gradient for")
+    except ImplementationError as error:
+        return Finding("call", f"the implementation {error.summary}", status="errored", facts={"hung": error.hung})
+    except StructureError as error:
+        return Finding("structure", str(error))
+    return Evaluation(impl, case, args, output, pullback, cotangent, given, grads, reference_output, reference_grads,
+                      rounding_output, rounding_grads, timeout)
+
+
+FLOAT32_SAMPLES = 4
+
+
+def _one_ulp(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Every element moved one unit in the last place of its own dtype, up or down at random."""
+    up = rng.random(a.shape) < 0.5
+    return np.where(up, np.nextafter(a, np.inf), np.nextafter(a, -np.inf)).astype(a.dtype)
+
+
+def conditioning(case: Case, cotangent: tuple[np.ndarray, ...], outputs: tuple[np.ndarray, ...],
+                 grads: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """How far the exact outputs and gradients move when every input and upstream value moves by one
+    rounding unit of the case's dtype: the error that rounding alone causes in this case."""
+    eps = float(np.finfo(case.dtype).eps)
+    rng = np.random.default_rng([case.seed, 11])
+
+    def nudge(a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a, dtype=np.float64)
+        return a * (1 + eps * rng.choice([-1.0, 1.0], size=a.shape))
+
+    nudged = {n: nudge(a) if a.dtype.kind == "f" else a for n, a in case.inputs.items()}
+    moved = replace(case, inputs=nudged)
+    out2, _, grads2 = reference(moved, lambda shapes: tuple(nudge(c) for c in cotangent))
+    return (tuple(np.abs(a - b) for a, b in zip(out2, outputs)), tuple(np.abs(a - b) for a, b in zip(grads2, grads)))

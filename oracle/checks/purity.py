@@ -1,0 +1,75 @@
+"""Checks of behaviour: linear in the upstream gradient, inputs left alone, the same answer twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..result import Finding
+from .calling import call
+from .evaluation import Evaluation
+from .evidence import _grad_label, _small, compare
+
+def check_linearity(ev: Evaluation) -> Finding | None:
+    # a + b != 1, so a pullback that ignores its upstream gradient cannot pass by accident.
+    a, b = 2.0, -0.5
+    shapes = [c.shape for c in ev.cotangent]
+    other = ev.case.cotangent(shapes, stream=2)
+    combined = tuple((a * c1 + b * c2).astype(ev.dtype) for c1, c2 in zip(ev.cotangent, other))
+    pulled_other = ev.pull(other)
+    pulled_combined = ev.pull(combined)
+    for i, (name, g1, g2, gc) in enumerate(zip(ev.spec.differentiable, ev.grads, pulled_other, pulled_combined)):
+        expected = a * np.asarray(g1, dtype=np.float64) + b * np.asarray(g2, dtype=np.float64)
+        if gc.shape != expected.shape:
+            continue  # shape problems are reported by the shape check
+        finding = compare("linearity", name, gc, expected, ev.rtol("linearity"),
+                          f"{_grad_label(name)} is not linear in the upstream gradient: pullback({a:g}·g₁ {b:+g}·g₂) "
+                          f"≠ {a:g}·pullback(g₁) {b:+g}·pullback(g₂)",
+                          rounding=ev.rounding(i, scale=abs(a) + abs(b)))
+        if finding:
+            return finding
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+
+
+def check_mutation(ev: Evaluation) -> Finding | None:
+    names = ev.spec.input_names
+    for name, original, given in zip(names, ev.case.inputs.values(), ev.args):
+        if not _same(original, given):
+            changed = int(np.sum(np.asarray(original) != np.asarray(given))) if np.shape(original) == np.shape(given) else None
+            return Finding("mutation", f"input {name!r} was changed in place by the implementation"
+                           + (f" ({changed} of {np.size(original)} elements)" if changed is not None else ""),
+                           argument=name, got=_small(np.asarray(given)), expected=_small(original),
+                           facts={"mutated": name})
+    for i, (original, given) in enumerate(zip(ev.cotangent, ev.cotangent_given)):
+        if not _same(original, given):
+            return Finding("mutation", "the upstream gradient was changed in place by the pullback",
+                           got=_small(np.asarray(given)), expected=_small(original), facts={"mutated": "upstream"})
+    return None
+
+
+def check_determinism(ev: Evaluation) -> Finding | None:
+    rtol = ev.rtol("determinism")
+
+    def differs(second_grads: tuple, what: str) -> Finding | None:
+        for name, first, second in zip(ev.spec.differentiable, ev.grads, second_grads):
+            if first.shape == second.shape:
+                finding = compare("determinism", name, second, first, rtol, what.format(_grad_label(name)))
+                if finding:
+                    return finding
+        return None
+
+    same_pullback = differs(ev.pull(ev.cotangent), "calling the pullback a second time changed the {} "
+                                                   "(state used up or changed by the first backward?)")
+    if same_pullback:
+        return same_pullback
+    _, pullback = call(ev.impl.vjp, *ev.case.args(), timeout=ev.timeout)
+    return differs(ev.pull(ev.cotangent, pullback), "two calls on the same inputs gave different values for the {}")
+
+
+# -- properties named by specs: the lecture's gate patterns, checked exactly where exactness is the rule
