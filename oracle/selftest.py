@@ -46,9 +46,7 @@ class MutantResult:
 
     @property
     def diagnoses(self) -> list[str | None]:
-        from .diagnose import kind_of
-
-        return [kind_of(v.diagnosis) for v in self.verdicts if _caught(v)]
+        return [(v.diagnosis or {}).get("kind") for v in self.verdicts if _caught(v)]
 
     @property
     def diagnosed(self) -> bool | None:
@@ -220,7 +218,8 @@ def main(examples: int | None, seed: int | None, console) -> int:
                   + (f" ({result.total - len(diagnosable)} expect no diagnosis)" if result.total > len(diagnosable) else ""))
     for mutant in diagnosable:
         if mutant.caught and not mutant.diagnosed:
-            said = "; ".join(sorted({v.diagnosis or "no diagnosis" for v in mutant.verdicts if _caught(v)}))
+            said = "; ".join(sorted({(v.diagnosis or {}).get("text") or "no diagnosis"
+                                     for v in mutant.verdicts if _caught(v)}))
             console.print(f"  {mutant.label}: expected {' or '.join(mutant.expect)}; said: {said}", markup=False)
 
     if run.stopped_because == "interrupted":

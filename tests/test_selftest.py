@@ -44,7 +44,10 @@ def printed_and_code(monkeypatch, mutants, false_alarms=()):
     return " ".join(console.file.getvalue().split()), code
 
 
-def mutant(label, *statuses, expect=("scale",), diagnosis="equals 2 × the reference"):
+TWICE = {"kind": "scale", "text": "equals 2 × the reference", "evidence": {"factor": 2.0}}
+
+
+def mutant(label, *statuses, expect=("scale",), diagnosis=TWICE):
     return MutantResult(label, "mul", "pullback", "factor of two", expect,
                         [verdict("mutants", label, s, d, diagnosis=diagnosis if s == "failed" else None)
                          for s, d in zip(statuses, ("float64", "float32"))])
@@ -83,7 +86,7 @@ def test_a_wrong_diagnosis_is_counted_and_shown_but_does_not_fail_the_selftest(m
 def test_a_mutant_is_diagnosed_rightly_only_if_every_failing_verdict_is():
     right = mutant("a", "failed", "failed")
     half = MutantResult("b", "mul", "pullback", "k", ("scale",),
-                        [verdict("mutants", "b", "failed", diagnosis="equals 2 × the reference"),
+                        [verdict("mutants", "b", "failed", diagnosis=TWICE),
                          verdict("mutants", "b", "failed", "float32", diagnosis=None)])
     assert right.diagnosed is True and half.diagnosed is False
     assert mutant("c", "failed", expect=()).diagnosed is None

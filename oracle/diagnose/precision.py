@@ -1,0 +1,48 @@
+"""Precision lost in float32 only: the same inputs given in float64 give the right gradient."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..tolerances import relative_errors
+from .kinds import diagnosis
+from .numbers import indices, where
+
+
+def float32_only(ev, index: int, got: np.ndarray, expected: np.ndarray) -> dict | None:
+    """Right in float64, wrong in float32: name it, and say where the precision went where the evidence shows it."""
+    from ..checks import call
+
+    if ev.dtype != "float32" or got.shape != expected.shape:
+        return None
+    case64 = replace(ev.case, dtype="float64", inputs={
+        n: a.astype(np.float64) if a.dtype.kind == "f" else a for n, a in ev.case.inputs.items()})
+    try:
+        _, pullback = call(ev.impl.vjp, *case64.args(), timeout=ev.timeout)
+        grad64 = np.asarray(ev.pull(tuple(c.astype(np.float64) for c in ev.cotangent), pullback)[index], dtype=np.float64)
+    except Exception:
+        return None
+    if grad64.shape != expected.shape:
+        return None
+    rtol = ev.rtol("reference")
+    error32 = relative_errors(got, expected, rtol)
+    error64 = relative_errors(grad64, expected, rtol)
+    worst32, worst64 = float(np.max(error32)), float(np.max(error64))
+    if not worst32 > rtol or worst64 > min(1e-7, worst32 / 100):
+        return None
+    wrong = error32 > rtol
+    ulps = worst32 / float(np.finfo(np.float32).eps)
+    text = (f"right when the same inputs are given in float64 (relative error {worst64:.1e}) and wrong in float32 "
+            f"(relative error {worst32:.2e}, about {ulps:.0f} float32 rounding units): a computation loses precision "
+            "in float32")
+    rms = float(np.sqrt(np.mean(expected**2)))
+    small = np.abs(expected[wrong]) < 0.1 * rms
+    if wrong.any() and np.all(small):
+        text += (f"; the wrong elements ({where(wrong)}) are those much smaller than the gradient's scale: a "
+                 "difference of nearly equal terms (cancellation) computed in float32")
+    elif wrong.any() and not wrong.all():
+        text += f", at {where(wrong)}"
+    return diagnosis("precision32", text, error_float32=worst32, error_float64=worst64, at=indices(wrong),
+                     cancellation=bool(wrong.any() and np.all(small)))
