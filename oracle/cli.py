@@ -1,7 +1,8 @@
 """The command line: oracle check / baseline / list / explain / report / selftest.
 
 Exit codes: 0 all passed (or only failures the baseline knows), 1 gradient failures, 2 a usage
-or configuration error, 3 an internal error, 130 interrupted. A user's mistake is one line on
+or configuration error, 3 an internal error, 5 nothing to check (as pytest's "no tests collected"),
+130 interrupted. A user's mistake is one line on
 stderr that says what was wrong and what would be right; never a traceback.
 
 The engine imports JAX, which is slow, so it is imported inside the commands that need it:
@@ -10,7 +11,9 @@ The engine imports JAX, which is slow, so it is imported inside the commands tha
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -21,20 +24,24 @@ from rich.table import Table
 from rich.text import Text
 
 from .baseline import BaselineError
-from .baseline import from_run as baseline_from_run
+from .baseline import update as update_baseline
 from .baseline import load as load_baseline
 from .config import OPTION, ConfigError, Option, load_config, resolve
 from .errors import TargetError, UsageError
+from .examples_db import PinError
+from .sanitize import for_terminal
+from .schemas import SchemaError
 from .result import Run, RunFormatError
 
-__all__ = ["cli", "main", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERNAL", "EXIT_INTERRUPTED"]
+__all__ = ["cli", "main", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERNAL", "EXIT_NOTHING", "EXIT_INTERRUPTED"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_NOTHING, EXIT_INTERRUPTED = 0, 1, 2, 3, 5, 130
+EXIT_TERMINATED = 143    # 128 + SIGTERM, as a shell reports a process SIGTERM ended
 DEFAULT_BASELINE = "oracle-baseline.json"
 
 
 # A user's mistake, wherever it is found: each becomes one line and exit code 2.
-USER_ERRORS = (UsageError, ConfigError, BaselineError, RunFormatError)
+USER_ERRORS = (UsageError, ConfigError, BaselineError, RunFormatError, SchemaError, PinError)
 
 
 # --------------------------------------------------------------------------- click, built from the option table
@@ -60,8 +67,8 @@ def _decorator(option: Option):
     if option.kind == "flag":
         return click.option(f"{option.flag}/--no-{option.flag[2:]}", option.name, default=None, help=option.help)
     default = f" [default: {option.default}]" if option.default is not None else ""
-    return click.option(option.flag, option.name, type=_OptionType(option), multiple=option.multiple,
-                        default=None, metavar=option.metavar, help=option.help + default)
+    return click.option(*filter(None, (option.short, option.flag)), option.name, type=_OptionType(option),
+                        multiple=option.multiple, default=None, metavar=option.metavar, help=option.help + default)
 
 
 def options(*names: str):
@@ -83,8 +90,8 @@ def _console() -> Console:
     return Console(highlight=False, emoji=False)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+def _one_line(text: object) -> str:
+    return " ".join(for_terminal(text, limit=2000).split())
 
 
 class OracleGroup(click.Group):
@@ -140,54 +147,127 @@ def cli() -> None:
 
 @cli.command()
 @options("targets", "ops", "dtypes", "examples", "seed", "report", "json", "junit_xml", "baseline",
-         "time_budget", "strict")
+         "time_budget", "strict", "fail_under", "examples_from", "workers", "shard", "timeout", "memory_limit",
+         "executor", "scheduler")
 @verbosity
 def check(quiet: int, verbose: int, **given: Any) -> int:
     """Check gradient code and gate on the result.
 
     TARGET is an installed plugin's name (entry point group oracle.plugins), an importable
     module or a path to a .py file; without one, the targets of [tool.oracle] in pyproject.toml.
-    Options override [tool.oracle].
+    Options override [tool.oracle]. The last failing case of each verdict is kept in
+    .oracle/examples and tried first by the next run.
     """
+    from . import examples_db
     from .report.terminal import ProgressListener, last_line, print_summary
 
     level = verbose - quiet
-    settings = resolve(given, load_config())
+    config = load_config()
+    settings = resolve(given, config)
     if not settings["targets"]:
         raise UsageError("no targets: name one (oracle check gatecore, oracle check my_layers.py) "
                          "or set targets = [...] in [tool.oracle] of pyproject.toml")
-    baseline = load_baseline(settings["baseline"]) if settings["baseline"] else None
+    baseline = load_baseline(settings["baseline"], missing_ok=True) if settings["baseline"] else None
+    for pinned in settings["examples_from"] or ():
+        try:
+            examples_db.read(pinned)     # a missing file is no cases yet; a malformed one is the user's to fix
+        except (SchemaError, OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"pinned examples {pinned}: {error}") from None
     _writable(settings["report"], settings["json"], settings["junit_xml"])
+    from .execution.supervisor import stop_on_signals
     from .run import check as run_check
 
     console = _console()
-    with ProgressListener(console, level) as listener:
-        run = run_check(list(settings["targets"]), ops=settings["ops"] or None,
-                        dtypes=settings["dtypes"] or None, examples=settings["examples"],
-                        seed=settings["seed"], time_budget=settings["time_budget"], listener=listener)
+    if baseline is not None and baseline.missing and level >= 0:
+        console.print(Text(f"baseline {settings['baseline']} does not exist yet, so no failure is known; "
+                           "`oracle baseline` writes it from this run", style="yellow"), soft_wrap=True)
+    database = (config.path.parent if config.path else Path.cwd()) / examples_db.DEFAULT_DB
+    with examples_db.activate(db=database, pinned=settings["examples_from"] or ()):
+        with ProgressListener(console, level) as listener, stop_on_signals():
+            run = run_check(list(settings["targets"]), ops=settings["ops"] or None,
+                            dtypes=settings["dtypes"] or None, examples=settings["examples"],
+                            seed=settings["seed"], time_budget=settings["time_budget"], listener=listener,
+                            **execution_settings(settings))
+    if not run.verdicts and not run.incomplete:
+        _complain(f"oracle: nothing to check: {', '.join(map(_one_line, settings['targets']))} register no implementation "
+                  "(plugin.pullback('op') and its siblings register one)")
+        return EXIT_NOTHING
     comparison = baseline.apply(run) if baseline is not None else None
     written = _write(run, html=settings["report"], json=settings["json"], junit_xml=settings["junit_xml"])
     print_summary(run, console, level, comparison, settings["baseline"])
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from .report.github import annotations
+
+        for line in annotations(run):
+            click.echo(line)
     stale = bool(settings["strict"] and comparison is not None and comparison.fixed)
     if stale:
         console.print(Text("--strict: the gate fails until the baseline no longer lists them", style="bold red"))
+    passed = run.ok
+    if settings["fail_under"] is not None:
+        share, judged = pass_share(run)
+        passed = share >= settings["fail_under"]
+        console.print(Text(f"{share:.1f}% of {judged} judged verdict{'' if judged == 1 else 's'} pass; "
+                           f"--fail-under {settings['fail_under']:g}%: {'passed' if passed else 'failed'}",
+                           style="green" if passed else "bold red"))
     if level >= 0:
         _print_written(console, written)
         console.print(f"seed {run.seed} (--seed {run.seed} draws the same cases again)")
     console.print(last_line(run))
     if run.stopped_because == "interrupted":
         return EXIT_INTERRUPTED
-    return EXIT_OK if run.ok and not stale else EXIT_FAILED
+    if run.stopped_because == "terminated":
+        return EXIT_TERMINATED
+    return EXIT_OK if passed and not stale and not run.missing else EXIT_FAILED
+
+
+def execution_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The run's execution options (oracle.execution), and its journal beside run.json in the report folder."""
+    from .execution.journal import JOURNAL_NAME
+
+    chosen = {name: settings[name] for name in ("workers", "shard", "memory_limit", "executor", "scheduler")}
+    if settings["timeout"] is not None:
+        chosen["timeout"] = settings["timeout"]
+    return dict(chosen, journal=str(Path(settings["report"]) / JOURNAL_NAME), keep_pool=False)
+
+
+def pass_share(run: Run) -> tuple[float, int]:
+    """(percentage of judged verdicts that pass or are known failures, how many were judged); skipped ones are not judged."""
+    judged = [v for v in run.verdicts if v.status != "skipped"]
+    if not judged:
+        return 100.0, 0
+    good = sum(v.status == "passed" or v.known for v in judged)
+    return 100.0 * good / len(judged), len(judged)
 
 
 def _writable(folder: str, *files: str | None) -> None:
-    """Make the report folder and the files' folders now: a path that cannot take them fails before the run."""
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        for file in filter(None, files):
-            Path(file).parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot write {error.filename or folder}: {error.strerror or error}") from None
+    """Try the report folder and the files' places now: a path that cannot take them fails before the run.
+
+    The message names the path the user gave, never the probe written to find out.
+    """
+    def fail(path: str, why: str) -> None:
+        raise UsageError(f"cannot write {path}: {why}")
+
+    def probe(place: Path, named: str) -> None:
+        try:
+            place.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=place, prefix=".oracle-probe-"):
+                pass
+        except NotADirectoryError:
+            fail(named, "a part of the path is a file, not a folder")
+        except OSError as error:
+            fail(named, error.strerror or str(error))
+
+    if Path(folder).exists() and not Path(folder).is_dir():
+        fail(folder, "it is a file; --report names a folder")
+    probe(Path(folder), folder)
+    for file in filter(None, files):
+        path = Path(file)
+        if path.is_dir():
+            fail(file, "it is a folder; name a file")
+        probe(path.parent if str(path.parent) else Path("."), file)
+        if path.exists() and not os.access(path, os.W_OK):
+            fail(file, "permission denied")
 
 
 def _write(run: Run, **paths: str | None) -> dict[str, Path]:
@@ -209,13 +289,18 @@ def _print_written(console: Console, written: dict[str, Path]) -> None:
 # --------------------------------------------------------------------------- baseline
 
 def _saved_run(path: str) -> Run:
+    """A run saved by `oracle check`, checked against the run schema before anything reads it."""
+    from .schemas import load_json
+
     try:
-        return Run.load(path)
+        return Run.from_dict(load_json(path, "run"))
     except FileNotFoundError:
         raise UsageError(f"no run at {path}: run `oracle check` first, or pass the run.json it wrote") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a folder; pass the run.json in it") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"cannot read {path}: {error}") from None
-    except RunFormatError as error:
+    except (RunFormatError, SchemaError, TypeError, ValueError) as error:
         raise RunFormatError(f"{path}: {error}") from None
 
 
@@ -224,16 +309,18 @@ def _saved_run(path: str) -> Run:
 @click.option("-o", "--output", metavar="FILE",
               help=f"Where to write it. [default: baseline of [tool.oracle], else {DEFAULT_BASELINE}]")
 def baseline(run_json: str | None, output: str | None) -> int:
-    """Write a baseline of known failures from a run.
+    """Write or update the baseline of known failures from a run.
 
     RUN.json is a run saved by `oracle check` (--json FILE, or run.json in the report folder);
     by default the last run's, REPORT/run.json. Failures the baseline lists do not fail
-    `oracle check --baseline FILE`.
+    `oracle check --baseline FILE`. Only the verdicts the run judged are updated: the known
+    failures of ops a filtered run left out stay in the file.
     """
     settings = resolve({}, load_config())
     run = _saved_run(run_json or str(Path(settings["report"]) / "run.json"))
     target = output or settings["baseline"] or DEFAULT_BASELINE
-    known = baseline_from_run(run)
+    before = load_baseline(target, missing_ok=True)
+    known = update_baseline(before, run)
     try:
         known.save(target)
     except OSError as error:
@@ -241,8 +328,10 @@ def baseline(run_json: str | None, output: str | None) -> int:
     console = _console()
     if run.incomplete:
         console.print(Text("the run is incomplete: the baseline holds only the failures of what finished", style="yellow"))
-    console.print(f"wrote {target}: {len(known)} known failure{'' if len(known) == 1 else 's'}",
-                  markup=False, soft_wrap=True)
+    added, removed = len(set(known.known) - set(before.known)), len(set(before.known) - set(known.known))
+    kept = len(set(before.known) & set(known.known))
+    console.print(f"wrote {target}: {len(known)} known failure{'' if len(known) == 1 else 's'} "
+                  f"({added} added, {removed} removed, {kept} kept)", markup=False, soft_wrap=True)
     return EXIT_OK
 
 
@@ -261,6 +350,39 @@ def report(run_json: str, html: str | None, junit_xml: str | None) -> int:
     console = _console()
     _print_written(console, written)
     console.print(last_line(run))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- pin
+
+@cli.command()
+@click.argument("run_json", metavar="RUN.json")
+@click.argument("label")
+@click.option("-o", "--output", metavar="FILE",
+              help="The file of pinned cases. [default: the first examples_from of [tool.oracle], else oracle-pinned.json]")
+def pin(run_json: str, label: str, output: str | None) -> int:
+    """Keep the shrunk case of a failing verdict as a permanent regression example.
+
+    LABEL names the verdict: its id (plugin/implementation/dtype), its implementation's label,
+    or its fingerprint. `oracle check --examples-from FILE`, examples_from = [...] in
+    [tool.oracle] and assert_gradients(..., examples_from=FILE) try its cases before any new one.
+    """
+    from .examples_db import DEFAULT_PINNED, pin as pin_case
+
+    run = _saved_run(run_json)
+    pinned = resolve({}, load_config())["examples_from"]
+    target = output or (pinned[0] if pinned else DEFAULT_PINNED)
+    try:
+        verdict, new = pin_case(run, label, target)
+    except OSError as error:
+        raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
+    case = verdict.case
+    what = f"{case.shapes_text()}, case seed {case.seed}" if case else "its case"
+    say = "pinned" if new else "already pinned"
+    _console().print(f"{say} {verdict.id} ({what}) in {target}", markup=False, soft_wrap=True)
+    if new and not pinned and output is None:
+        _console().print(f'replay it with --examples-from {target}, or examples_from = ["{target}"] in [tool.oracle]',
+                         markup=False, soft_wrap=True)
     return EXIT_OK
 
 

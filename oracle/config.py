@@ -27,6 +27,8 @@ from typing import Any, Mapping
 __all__ = ["Option", "OPTIONS", "OPTION", "DTYPES", "Config", "ConfigError", "load_config", "find_pyproject", "resolve"]
 
 DTYPES = ("float64", "float32")
+HALF_DTYPES = ("float16", "bfloat16")   # for the torch and jax conventions only
+MAX_EXAMPLES = 100_000     # more cases per verdict is a typo, not a plan: it would run for days
 SECTION = "tool.oracle"
 
 
@@ -51,8 +53,10 @@ class Option:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     open_minimum: bool = False       # minimum itself is not allowed (a time budget of 0 seconds)
+    maximum: float | None = None
     metavar: str | None = None
     positional: bool = False         # the command line takes it as arguments, not an --option
+    short: str | None = None         # a one-letter command-line spelling too ("-n")
 
     @property
     def flag(self) -> str:
@@ -82,6 +86,13 @@ class Option:
             if isinstance(value, str) and value.strip():
                 return value
             raise ValueError(f"must be a non-empty {self._wanted()}, got {value!r}")
+        if self.kind == "workers":   # a count of worker processes, or "auto" for the cores available
+            if value == "auto":
+                return value
+            number = _number(value, "int")
+            if number is None or number < 0:
+                raise ValueError(f"must be {self._wanted()}, got {value!r}")
+            return number
         if self.kind == "choice":
             if value in self.choices:
                 return value
@@ -91,7 +102,7 @@ class Option:
             if number is None:
                 raise ValueError(f"must be {self._wanted()}, got {value!r}")
             too_small = self.minimum is not None and (number <= self.minimum if self.open_minimum else number < self.minimum)
-            if too_small:
+            if too_small or (self.maximum is not None and number > self.maximum):
                 raise ValueError(f"must be {self._wanted()}, got {value!r}")
             return number
         raise AssertionError(f"option {self.name}: unknown kind {self.kind!r}")
@@ -99,10 +110,14 @@ class Option:
     def _wanted(self) -> str:
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
+        if self.kind == "workers":
+            return "a whole number >= 0 or auto"
         if self.kind in ("int", "float"):
             noun = "a whole number" if self.kind == "int" else "a number"
             if self.minimum is None:
                 return noun
+            if self.maximum is not None:
+                return f"{noun} from {self.minimum:g} to {self.maximum:g}"
             return f"{noun} {'>' if self.open_minimum else '>='} {self.minimum:g}"
         return {"str": "string", "path": "path", "flag": "true or false"}[self.kind]
 
@@ -131,9 +146,10 @@ OPTIONS: tuple[Option, ...] = (
            multiple=True, config_key="targets", metavar="TARGET", positional=True),
     Option("ops", "Only implementations whose label or op matches this glob (repeatable).",
            multiple=True, config_key="ops", metavar="GLOB"),
-    Option("dtypes", "Only this dtype: float64 or float32 (repeatable).", kind="choice", choices=DTYPES, multiple=True,
+    Option("dtypes", "Only this dtype: float64 or float32; float16 or bfloat16 for torch and jax code (repeatable).",
+           kind="choice", choices=DTYPES + HALF_DTYPES, multiple=True,
            config_key="dtypes", metavar="DTYPE"),
-    Option("examples", "Cases drawn per implementation and dtype.", kind="int", minimum=1,
+    Option("examples", "Cases drawn per implementation and dtype.", kind="int", minimum=1, maximum=MAX_EXAMPLES,
            config_key="examples", metavar="N"),
     Option("seed", "Seed of the run; the same seed draws the same cases.", kind="int", minimum=0,
            config_key="seed", metavar="SEED"),
@@ -147,6 +163,24 @@ OPTIONS: tuple[Option, ...] = (
            kind="float", minimum=0, open_minimum=True, config_key="time_budget", metavar="SECONDS"),
     Option("strict", "Fail the gate while the baseline lists a failure that now passes.", kind="flag",
            default=False, config_key="strict"),
+    Option("workers", "Worker processes that judge in parallel; auto: the cores available; 0: judge in this "
+           "process (for a debugger).", kind="workers", default="auto", config_key="workers", metavar="N|auto",
+           short="-n"),
+    Option("shard", "Judge only the K-th of N parts of the (implementation, dtype) work, for a CI matrix; "
+           "`oracle report --merge` joins the parts.", metavar="K/N"),
+    Option("timeout", "Seconds one call of an implementation may take before it counts as hung; a case that runs "
+           "three times as long has its worker stopped.", kind="float", minimum=0, open_minimum=True,
+           config_key="timeout", metavar="SECONDS"),
+    Option("memory_limit", "Megabytes of memory one worker may hold before it is stopped and its implementation "
+           "errored.", kind="int", minimum=64, default=4096, config_key="memory_limit", metavar="MB"),
+    Option("executor", "Where workers run: local processes, or a dask.distributed cluster (extra: dask).",
+           kind="choice", choices=("processes", "dask"), default="processes", config_key="executor"),
+    Option("scheduler", "The dask scheduler's address, for --executor dask.", config_key="scheduler",
+           metavar="ADDRESS"),
+    Option("fail_under", "Pass the gate when at least this percentage of the judged verdicts pass (as coverage.py's).",
+           kind="float", minimum=0, maximum=100, config_key="fail_under", metavar="PERCENT"),
+    Option("examples_from", "Pinned cases (from `oracle pin`) replayed before the search (repeatable).",
+           kind="path", multiple=True, config_key="examples_from", metavar="FILE"),
 )
 
 OPTION: dict[str, Option] = {option.name: option for option in OPTIONS}
@@ -201,7 +235,7 @@ def parse_table(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
         except ValueError as error:
             raise ConfigError(f"{path}: [{SECTION}] {key} {error}") from None
         if option.kind == "path":
-            value = str(path.parent / value)
+            value = tuple(str(path.parent / v) for v in value) if option.multiple else str(path.parent / value)
         if option.name == "targets":
             value = tuple(_anchor_target(t, path.parent) for t in value)
         values[option.name] = value

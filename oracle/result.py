@@ -133,13 +133,17 @@ class Verdict:
     expected: Any = None
     hints: list[str] = field(default_factory=list)
     facts: dict = field(default_factory=dict)
-    diagnosis: str | None = None
+    diagnosis: dict | None = None      # {"kind", "text", "evidence"} (oracle.diagnose), or None
     reproduce: str = ""
     seed: int | None = None
     examples: int = 0                  # cases evaluated
     checks: list[str] = field(default_factory=list)   # checks applied to every case
     duration: float = 0.0
     source: str = ""
+    source_function: str | None = None   # the user's function where the wrong value was computed (oracle.blame)
+    source_file: str | None = None
+    source_line: int | None = None
+    source_text: str = ""                # that function's source, for the HTML report
     target: str | None = None
     known: bool = False                # a failure the baseline lists
 
@@ -149,6 +153,8 @@ class Verdict:
         self.implementation = self.implementation or self.op
         self.error, self.threshold = jsonable(self.error), jsonable(self.threshold)
         self.got, self.expected, self.facts = jsonable(self.got), jsonable(self.expected), jsonable(self.facts)
+        if isinstance(self.diagnosis, str):  # a run written before diagnoses were data: text, kind unknown
+            self.diagnosis = {"kind": None, "text": self.diagnosis, "evidence": {}}
 
     @property
     def id(self) -> str:
@@ -181,7 +187,8 @@ class Run:
     started: str = ""
     duration: float = 0.0
     incomplete: bool = False
-    stopped_because: str | None = None                # "interrupted", "time budget"
+    stopped_because: str | None = None                # "interrupted", "terminated", "time budget"
+    missing: list[str] = field(default_factory=list)  # ids of planned verdicts the run did not judge
     version: int = FORMAT_VERSION
 
     def counts(self) -> dict[str, int]:
@@ -189,7 +196,8 @@ class Run:
 
     @property
     def ok(self) -> bool:
-        return all(v.status in ("passed", "skipped") or v.known for v in self.verdicts)
+        """The gate: every planned verdict exists and passed (or is a failure the baseline knows)."""
+        return not self.missing and all(v.status in ("passed", "skipped") or v.known for v in self.verdicts)
 
     def summary_line(self) -> str:
         c = self.counts()
@@ -233,11 +241,18 @@ class Run:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write a file whole or not at all: a temporary file beside it, then an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; a report is as readable as any file the user writes
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)

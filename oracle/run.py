@@ -18,22 +18,31 @@ import shlex
 import time
 import zlib
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
 from hypothesis import seed as hypothesis_seed
 
+from . import examples_db
+from .blame import locate
 from .cases import cases
 from .checks import CASE_TIMEOUT, checks_for, run_checks
 from .errors import UsageError
 from .explain import explain
 from .plugin import Implementation, Plugin, discover
 from .result import Run, Verdict
+from .sanitize import safe_str
 
 __all__ = ["check", "judge", "plan", "DEFAULT_EXAMPLES", "DTYPES", "reproduce_command"]
 
 DEFAULT_EXAMPLES = 50
-DTYPES = ("float64", "float32")
+DTYPES = ("float64", "float32")          # the default
+HALF_DTYPES = ("float16", "bfloat16")     # asked for by name; only the torch and jax conventions compute in them
+HALF_CONVENTIONS = ("torch", "jax")
+
+
+class OutOfTime(BaseException):
+    """The time budget ran out between two cases; a BaseException so the search does not shrink it as a failure."""
 
 
 class CaseFailed(Exception):
@@ -74,27 +83,47 @@ def reproduce_command(impl: Implementation, dtype: str, seed: int, examples: int
 
 
 def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, seed: int = 0,
-          timeout: float = CASE_TIMEOUT) -> Verdict:
-    """Search for a case where the implementation is wrong; the verdict, with the shrunk case if one is found."""
+          timeout: float = CASE_TIMEOUT, on_case: Callable[[Any], None] | None = None,
+          deadline: float | None = None) -> Verdict:
+    """Search for a case where the implementation is wrong; the verdict, with the shrunk case if one is found.
+
+    on_case(case) is called before each case is judged and before the failing case is explained:
+    a worker reports it to its supervisor, which then knows which case hung or ended the process.
+    deadline (a time.perf_counter() value) is checked before each case: OutOfTime once it has passed.
+    Cases saved by earlier runs (oracle.examples_db) are tried before any new one.
+    """
     started = time.perf_counter()
     base = dict(plugin=impl.plugin, op=impl.op, dtype=dtype, implementation=impl.label, convention=impl.convention,
                 seed=seed, source=impl.source, target=impl.target, checks=checks_for(impl))
     if impl.dtypes is not None and dtype not in impl.dtypes:
         return Verdict(status="skipped", message=f"declared for {', '.join(impl.dtypes)} only", **base)
+    if dtype in HALF_DTYPES and impl.convention not in HALF_CONVENTIONS:
+        return Verdict(status="skipped", message=f"{dtype} is a dtype of the torch and jax conventions only; "
+                                                 f"NumPy code ({impl.convention}) does not compute in it", **base)
 
     evaluated = 0
+    warnings: set[str] = set()
 
     @settings(max_examples=examples, deadline=None, database=None, derandomize=False, print_blob=False,
               suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet, report_multiple_bugs=False,
-              phases=(Phase.generate, Phase.shrink))
+              phases=(Phase.explicit, Phase.generate, Phase.shrink))
     @hypothesis_seed(derived_seed(seed, impl, dtype))
     @given(cases(impl.spec, dtype))
     def search(case):
         nonlocal evaluated
+        if deadline is not None and time.perf_counter() > deadline:
+            raise OutOfTime()
         evaluated += 1
+        if on_case is not None:
+            on_case(case)
         finding, evaluation = run_checks(impl, case, timeout)
+        if evaluation is not None:
+            warnings.update(evaluation.warnings)
         if finding is not None:
             raise CaseFailed(finding, evaluation, case)
+
+    for saved in examples_db.replay(impl, dtype):
+        search = example(saved)(search)
 
     reproduce = reproduce_command(impl, dtype, seed, examples)
     try:
@@ -103,14 +132,29 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
         failure = _find_failure(error)
         if failure is None:
             return Verdict(status="errored", check="oracle", examples=evaluated, reproduce=reproduce,
-                           message=f"the search could not run: {type(error).__name__}: {error}",
+                           message=f"the search could not run: {type(error).__name__}: {safe_str(error)}",
                            duration=time.perf_counter() - started, **base)
         flaky = failure is not error and "Flaky" in type(error).__name__
+        if on_case is not None:
+            on_case(failure.case)
         verdict = explain(failure.finding, failure.evaluation, failure.case, base, reproduce, flaky=flaky)
         verdict.examples, verdict.duration = evaluated, time.perf_counter() - started
-        return verdict
-    return Verdict(status="passed", examples=evaluated, reproduce=reproduce,
-                   message=f"{evaluated} cases, every check passed", duration=time.perf_counter() - started, **base)
+        verdict.hints += [w for w in sorted(warnings) if w not in verdict.hints]
+        return _finish(verdict, impl)
+    return _finish(Verdict(status="passed", examples=evaluated, reproduce=reproduce,
+                           message=f"{evaluated} cases, every check passed" + "".join(f"; {w}" for w in sorted(warnings)),
+                           hints=sorted(warnings), duration=time.perf_counter() - started, **base), impl)
+
+
+def _finish(verdict: Verdict, impl: Implementation) -> Verdict:
+    """Name the function the failure points at, and keep (or forget) the failing case for the next run."""
+    if verdict.status in ("failed", "errored"):
+        where = locate(impl.code, impl.convention, verdict.check, verdict.argument)
+        if where is not None:
+            verdict.source_function, verdict.source_file = where.function, where.file
+            verdict.source_line, verdict.source_text = where.line, where.text
+    examples_db.remember(verdict)
+    return verdict
 
 
 # --------------------------------------------------------------------------- planning
@@ -150,9 +194,9 @@ def _validate_dtypes(dtypes: Sequence[str] | None) -> tuple[str, ...]:
         return DTYPES
     if isinstance(dtypes, str):
         dtypes = [dtypes]
-    unknown = [d for d in dtypes if d not in DTYPES]
+    unknown = [d for d in dtypes if d not in DTYPES + HALF_DTYPES]
     if unknown:
-        raise UsageError(f"unknown dtype {unknown[0]!r}; choose from {', '.join(DTYPES)}")
+        raise UsageError(f"unknown dtype {unknown[0]!r}; choose from {', '.join(DTYPES + HALF_DTYPES)}")
     return tuple(dict.fromkeys(dtypes))
 
 
@@ -176,32 +220,31 @@ def _notify(listener: Any, event: str, *args: Any) -> None:
 
 def check(targets, ops: Sequence[str] | None = None, dtypes: Sequence[str] | None = None, examples: int | None = None,
           seed: int | None = None, time_budget: float | None = None, listener: Any = None,
-          timeout: float = CASE_TIMEOUT) -> Run:
-    """Judge every implementation of the targets in every dtype; the Run, complete or marked incomplete."""
+          timeout: float = CASE_TIMEOUT, workers: int | str | None = None, shard: str | None = None,
+          journal: str | None = None, memory_limit: int | None = None, executor: str | None = None,
+          scheduler: str | None = None, keep_pool: bool = True, **judge_settings: Any) -> Run:
+    """Judge every implementation of the targets in every dtype; the Run, complete or marked incomplete.
+
+    Implementations are imported and judged in worker processes (oracle.execution): `workers`
+    None or "auto" uses the cores available, N uses N, 0 judges in this process (for a debugger).
+    `shard` "K/N" judges the K-th of N parts of the work; `journal` is a JSON Lines file that
+    receives each verdict as it is known. Other keyword settings are passed through to judge().
+    """
     if isinstance(ops, str):
         ops = [ops]
+    if isinstance(targets, (str, Plugin)):
+        targets = [targets]
     examples = DEFAULT_EXAMPLES if examples is None else int(examples)
     if examples < 1:
         raise UsageError(f"examples must be at least 1, got {examples}")
     dtypes = _validate_dtypes(dtypes)
     seed = secrets.randbelow(2**32) if seed is None else int(seed)
-    plugins = _plugins(targets)
-    work = plan(plugins, ops, dtypes)
-    run = Run(seed=seed, targets=[p.target or p.name for p in plugins], versions=versions(),
-              settings={"examples": examples, "dtypes": list(dtypes), "ops": list(ops or []), "time_budget": time_budget},
-              started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    clock = time.perf_counter()
-    _notify(listener, "started", len(work))
-    try:
-        for impl, dtype in work:
-            if time_budget is not None and time.perf_counter() - clock > time_budget:
-                run.incomplete, run.stopped_because = True, "time budget"
-                break
-            _notify(listener, "starting", impl, dtype)
-            verdict = judge(impl, dtype, examples, seed, timeout)
-            run.verdicts.append(verdict)
-            _notify(listener, "finished", verdict)
-    except KeyboardInterrupt:
-        run.incomplete, run.stopped_because = True, "interrupted"
-    run.duration = time.perf_counter() - clock
-    return run
+    deadline = None if time_budget is None else time.perf_counter() + time_budget
+    from .execution.supervisor import execute
+
+    return execute(list(targets), ops, dtypes,
+                   dict(examples=examples, seed=seed, timeout=timeout, deadline=deadline, **judge_settings),
+                   seed=seed, workers=workers, shard=shard, journal=journal, time_budget=time_budget,
+                   listener=listener, memory_limit=memory_limit, executor=executor, scheduler=scheduler,
+                   keep_pool=keep_pool, run_settings={"examples": examples, "dtypes": list(dtypes),
+                                                      "ops": list(ops or []), "time_budget": time_budget})

@@ -10,8 +10,13 @@ from typing import Any, Callable
 
 
 from ..plugin import StructureError
+from ..sanitize import safe_str
 
 CASE_TIMEOUT = 10.0      # seconds an implementation may take for one call before it counts as hung
+
+# Set in worker processes (oracle.execution.worker), where SIGINT is ignored: a KeyboardInterrupt
+# there can only come from the implementation, so it is a finding like any other exception.
+IN_WORKER = False
 
 # --------------------------------------------------------------------------- calling user code
 
@@ -64,5 +69,7 @@ def call(fn: Callable, *args: Any, timeout: float = CASE_TIMEOUT) -> Any:
         raise ImplementationError(f"did not return within {timeout:g} s (hung?)", hung=True) from None
     except StructureError:
         raise
-    except Exception as error:
-        raise ImplementationError(f"raised {type(error).__name__}: {error}{_user_frame(error)}") from error
+    except BaseException as error:  # noqa: BLE001 - SystemExit, GeneratorExit... from user code are findings
+        if isinstance(error, KeyboardInterrupt) and not IN_WORKER:
+            raise                      # in the user's own process it may be the user's Ctrl-C
+        raise ImplementationError(f"raised {type(error).__name__}: {safe_str(error)}{_user_frame(error)}") from error

@@ -1,0 +1,273 @@
+"""What runs inside a worker process: import the target, judge one job, report the case being judged.
+
+Only this module (and the engine it calls) ever imports or calls user code. The supervisor
+sends plain data in (a Job) and gets plain data back (descriptors, a Verdict); a plugin given
+as an object travels as cloudpickle bytes.
+
+Before each case the worker writes the case to the job's heartbeat file, so that when the
+implementation never returns (or ends the process) the supervisor knows which case it was.
+What the implementation prints goes, at the file-descriptor level, to the job's output file,
+so C-level writes and a closed sys.stdout are caught too, and the terminal stays clean.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["ImplRef", "ImplInfo", "Job", "initialize", "discover_job", "judge_job", "describe", "resolve"]
+
+
+@dataclass(frozen=True)
+class ImplRef:
+    """How a worker finds an implementation: by target (discovered again) or by value (cloudpickle bytes)."""
+
+    plugin: str
+    label: str
+    target: str | None = None
+    pickled: bytes | None = field(default=None, repr=False)
+    key: str = ""                      # digest of `pickled`: a worker unpickles each plugin once
+
+
+@dataclass(frozen=True)
+class ImplInfo:
+    """What the supervisor knows of an implementation: plain data, enough to plan and to report."""
+
+    plugin: str
+    label: str
+    op: str
+    convention: str
+    dtypes: tuple[str, ...] | None
+    source: str
+    target: str | None
+    ref: ImplRef = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    target: str | None
+    implementations: list[ImplInfo]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (implementation, dtype) to judge, with the judge's keyword settings passed through as they are."""
+
+    index: int
+    info: ImplInfo
+    dtype: str
+    settings: dict[str, Any]
+    heartbeat: str | None = None       # file the worker writes the current case to
+    output: str | None = None          # file that receives the worker's fd 1 and 2 during the job
+
+
+def describe(plugin: Any, ref_for=None) -> PluginInfo:
+    """Plain descriptors of a Plugin's implementations; ref_for(impl) says how a worker finds each again."""
+    infos = []
+    for impl in plugin.implementations:
+        ref = ref_for(impl) if ref_for else ImplRef(impl.plugin, impl.label, impl.target)
+        infos.append(ImplInfo(impl.plugin, impl.label, impl.op, impl.convention, impl.dtypes, impl.source,
+                              impl.target, ref))
+    return PluginInfo(plugin.name, plugin.target, infos)
+
+
+def pickle_plugin(plugin: Any) -> tuple[bytes, str]:
+    """A plugin object by value: its lambdas, closures and notebook classes travel with it."""
+    import cloudpickle
+
+    from ..plugin import _FILE_MODULE_PREFIX
+
+    # A module imported from a .py path exists in this process only: send its functions by value.
+    for impl in plugin.implementations:
+        for code in impl.code if isinstance(impl.code, tuple) else (impl.code,):
+            module = sys.modules.get(getattr(code, "__module__", "") or "")
+            if module is not None and module.__name__.startswith(_FILE_MODULE_PREFIX):
+                cloudpickle.register_pickle_by_value(module)
+    data = cloudpickle.dumps(plugin)
+    return data, hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- the worker process
+
+_START = {"cwd": "", "path": []}
+_plugins_by_value: dict[str, Any] = {}
+_plugins_by_target: dict[str, list] = {}
+
+
+def initialize(path: list[str], cwd: str) -> None:
+    """Run once in each new worker: the supervisor's import path and folder; the engine loaded before any job."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # the user's Ctrl-C is the supervisor's to handle
+    _die_with_parent()
+    sys.path[:] = [p for p in path if p] + [p for p in sys.path if p not in path]
+    _START.update(cwd=cwd, path=list(sys.path))
+    os.chdir(cwd)
+    from ..checks import calling
+
+    calling.IN_WORKER = True
+    import oracle.run  # noqa: F401 - JAX and the engine load once per worker, not per job
+
+
+def _die_with_parent() -> None:
+    """A worker whose supervisor was killed ends too, even in the middle of a job that never returns."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(70)
+
+    threading.Thread(target=watch, daemon=True, name="oracle-parent-watch").start()
+
+
+def _fresh_state(job: Job) -> None:
+    """Undo what an earlier job's implementation may have changed in this process."""
+    if _START["cwd"]:
+        try:
+            os.chdir(_START["cwd"])
+        except OSError:
+            pass
+    if hasattr(signal, "setitimer"):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    if job.output:
+        fd = os.open(job.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    for name, number in (("stdout", 1), ("stderr", 2)):
+        stream = getattr(sys, name, None)
+        if stream is None or stream.closed or getattr(stream, "fileno", None) is None:
+            setattr(sys, name, os.fdopen(os.dup(number), "w", buffering=1, encoding="utf-8",
+                                         errors="backslashreplace"))
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+class Heartbeat:
+    """Writes {pid, phase, case} to the job's heartbeat file; the supervisor times each case from its mtime."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+
+    def __call__(self, phase: str, case: Any = None) -> None:
+        if not self.path:
+            return
+        from ..result import jsonable
+
+        record = None
+        if case is not None:
+            record = jsonable(asdict(case.record()))
+            record.pop("inputs", None)       # dims, shapes, hyper-parameters and seed reproduce it
+        text = json.dumps({"pid": os.getpid(), "phase": phase, "case": record}, allow_nan=False)
+        temporary = f"{self.path}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, self.path)
+
+    def case(self, case: Any) -> None:
+        self("case", case)
+
+
+def resolve(ref: ImplRef) -> Any:
+    """The Implementation a reference names, imported or unpickled in this process."""
+    if ref.pickled is not None:
+        plugin = _plugins_by_value.get(ref.key)
+        if plugin is None:
+            import cloudpickle
+
+            plugin = _plugins_by_value[ref.key] = cloudpickle.loads(ref.pickled)
+        plugins = [plugin]
+    else:
+        plugins = _plugins_by_target.get(ref.target or "")
+        if plugins is None:
+            from ..plugin import discover
+
+            plugins = _plugins_by_target[ref.target or ""] = discover(ref.target)
+    for plugin in plugins:
+        for impl in plugin.implementations:
+            if impl.plugin == ref.plugin and impl.label == ref.label:
+                return impl
+    raise LookupError(f"{ref.target or 'the plugin'} no longer has {ref.plugin}/{ref.label}")
+
+
+def discover_job(target: str, heartbeat: str | None = None, output: str | None = None) -> list[PluginInfo]:
+    """Import a target here, in the worker; plain descriptors of what it registers."""
+    from ..errors import TargetError
+
+    _fresh_state(Job(-1, None, "", {}, heartbeat, output))   # type: ignore[arg-type]
+    Heartbeat(heartbeat)("loading")
+    try:
+        plugins = _plugins_by_target[target] = _discover(target)
+    except TargetError:
+        raise
+    except BaseException as error:  # noqa: BLE001 - sys.exit, KeyboardInterrupt... at import: the target's fault
+        raise TargetError(f"loading {target!r} failed: {_raised(error)}") from None
+    finally:
+        _flush()
+    return [describe(plugin) for plugin in plugins]
+
+
+def _discover(target: str) -> list:
+    from ..plugin import discover
+
+    return discover(target)
+
+
+def _raised(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"it called sys.exit({error.code!r})"
+    text = str(error)
+    return f"it raised {type(error).__name__}" + (f": {text}" if text else "")
+
+
+def judge_job(job: Job) -> Any:
+    """Judge one (implementation, dtype); whatever the implementation raises is its verdict, never a crash.
+
+    None when the run's time budget ran out in the middle of it.
+    """
+    from ..result import Verdict
+    from ..run import OutOfTime, judge, reproduce_command
+
+    _fresh_state(job)
+    beat = Heartbeat(job.heartbeat)
+    beat("loading")
+    try:
+        impl = resolve(job.info.ref)
+        verdict = judge(impl, job.dtype, on_case=beat.case, **job.settings)
+    except OutOfTime:
+        return None                    # the run's time budget ended this verdict: not judged
+    except BaseException as error:  # noqa: BLE001 - a BaseException from user code is a finding
+        info = job.info
+        frames = traceback.extract_tb(error.__traceback__)
+        where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
+        verdict = Verdict(
+            plugin=info.plugin, op=info.op, dtype=job.dtype, status="errored", implementation=info.label,
+            convention=info.convention, check="call", seed=job.settings.get("seed"), source=info.source,
+            target=info.target, message=f"the implementation {_raised(error)}{where}, outside any check",
+            reproduce=reproduce_command(info, job.dtype, job.settings.get("seed", 0), job.settings.get("examples", 0)),
+            facts={"fault": "raised", "exception": type(error).__name__})
+    finally:
+        _flush()
+    return verdict
