@@ -75,7 +75,7 @@ def _hints(finding: Finding, case: Case, flaky: bool) -> list[str]:
     return hints
 
 
-def _diagnose(finding: Finding, ev: Evaluation | None) -> str | None:
+def _diagnose(finding: Finding, ev: Evaluation | None) -> dict | None:
     if ev is None:
         return None
     try:

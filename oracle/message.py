@@ -83,6 +83,8 @@ def format_failure(verdict: Verdict, math: str | None = None) -> str:
         math = _math_of(verdict.op)
     field("op", f"{verdict.op}   {math}".rstrip())
     field("plugin", f"{verdict.plugin} ({verdict.convention} {verdict.source})".replace(" )", ")"))
+    if verdict.source_function and verdict.source_file:   # the function the failing check points at
+        field("where", f"{verdict.source_function} at {verdict.source_file}:{verdict.source_line or '?'}")
     field("case", _case_line(verdict))
     lines.append(f"  {verdict.message}")
     if verdict.error is not None and verdict.threshold is not None:
@@ -92,7 +94,7 @@ def format_failure(verdict: Verdict, math: str | None = None) -> str:
     lines += [f"    {row}" for row in worst_table(verdict)]
     if verdict.bad is not None and verdict.total is not None and verdict.worst and verdict.bad > len(verdict.worst):
         lines.append(f"    ... {verdict.bad - len(verdict.worst)} more of {verdict.bad} wrong elements not shown")
-    field("diagnosis", verdict.diagnosis or "")
+    field("diagnosis", (verdict.diagnosis or {}).get("text") or "")
     for hint in verdict.hints:
         field("hint", hint)
     field("seed", str(verdict.seed) if verdict.seed is not None else "")
