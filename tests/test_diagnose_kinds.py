@@ -100,7 +100,7 @@ def test_precision_lost_in_float32_only_is_not_called_a_multiple():
     def mul(x, y):
         return x * y, lambda g: ((g * y + 3000) - 3000, g * x)
 
-    found = diagnosed(mul, "mul", {"n": 6}, dtype="float32")
+    found = diagnosed(mul, "mul", {"n": 12}, dtype="float32")
     assert found["kind"] == "precision32"
     assert found["evidence"]["error_float64"] < 1e-9 < found["evidence"]["error_float32"]
     assert "× the reference" not in found["text"]
