@@ -18,7 +18,7 @@ from pathlib import Path
 from .report import first_line
 from .result import Run, Verdict, write_atomic
 
-__all__ = ["Baseline", "BaselineError", "Comparison", "load", "from_run", "FORMAT_VERSION"]
+__all__ = ["Baseline", "BaselineError", "Comparison", "load", "from_run", "update", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 FAILING = ("failed", "errored")
@@ -33,6 +33,7 @@ class Baseline:
     """Fingerprint -> the first line of the failure's message, for the person reading the file."""
 
     known: dict[str, str] = field(default_factory=dict)
+    missing: bool = False     # read from a path where no file is yet
 
     def __contains__(self, fingerprint: str) -> bool:
         return fingerprint in self.known
@@ -89,27 +90,58 @@ def _split(fingerprint: str) -> tuple[str, str, str, str]:
 
 def from_run(run: Run) -> Baseline:
     """A baseline that knows every failure of `run`."""
-    return Baseline({v.fingerprint: first_line(v.message)[:200] for v in run.verdicts if v.status in FAILING})
+    return update(Baseline(), run)
 
 
-def load(path: str | Path) -> Baseline:
-    """Read a baseline; BaselineError saying what is wrong with the file otherwise."""
+def update(baseline: Baseline, run: Run) -> Baseline:
+    """The baseline with each verdict `run` judged brought up to date, and every other entry kept.
+
+    A run filtered to some ops (or cut short) says nothing about the rest, so their known
+    failures stay; a skipped verdict was not judged either.
+    """
+    judged = {v.id: v for v in run.verdicts if v.status != "skipped"}
+    known = {fp: text for fp, text in baseline.known.items() if _verdict_id(fp) not in judged}
+    for verdict in judged.values():
+        if verdict.status in FAILING:
+            known[verdict.fingerprint] = first_line(verdict.message)[:200]
+    return Baseline(known)
+
+
+def load(path: str | Path, missing_ok: bool = False) -> Baseline:
+    """Read a baseline; BaselineError saying what is wrong with the file otherwise.
+
+    With missing_ok, a file that does not exist yet is an empty baseline whose `missing` is set:
+    the first run of a project that configures one has no known failures.
+    """
+    from .schemas import SchemaError, validate
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if missing_ok:
+            return Baseline(missing=True)
         raise BaselineError(f"baseline {path} does not exist; write one with `oracle baseline --output {path}`") from None
+    except IsADirectoryError:
+        raise BaselineError(f"baseline {path} is a directory, not a file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise BaselineError(f"cannot read baseline {path}: {error}") from None
+    again = "write it again with `oracle baseline`"
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise BaselineError(f"baseline {path} is not JSON ({error}); write it again with `oracle baseline`") from None
+        raise BaselineError(f"baseline {path} is not JSON ({error}); {again}") from None
+    except RecursionError:
+        raise BaselineError(f"baseline {path} is nested too deeply to read; {again}") from None
     if not isinstance(data, dict) or not isinstance(data.get("known"), dict):
-        raise BaselineError(f"baseline {path} has no 'known' table; write it again with `oracle baseline`")
+        raise BaselineError(f"baseline {path} has no 'known' table; {again}")
     if data.get("version") != FORMAT_VERSION:
         raise BaselineError(f"baseline {path} has format version {data.get('version')!r}; this oracle reads {FORMAT_VERSION}")
     for fingerprint in data["known"]:
         if fingerprint.count("::") < 3:
             raise BaselineError(f"baseline {path}: {fingerprint!r} is not a fingerprint 'plugin::implementation::dtype::check'")
-    return Baseline({str(k): str(v) for k, v in data["known"].items()})
+    try:
+        validate("baseline", data)
+    except SchemaError as error:
+        raise BaselineError(f"baseline {path}: {error}; {again}") from None
+    return Baseline(dict(data["known"]))

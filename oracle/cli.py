@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .baseline import BaselineError
+from .cache_command import cache as cache_command
 from .baseline import update as update_baseline
 from .baseline import load as load_baseline
 from .config import OPTION, ConfigError, Option, load_config, resolve
@@ -148,7 +149,7 @@ def cli() -> None:
 @cli.command()
 @options("targets", "ops", "dtypes", "examples", "seed", "report", "json", "junit_xml", "baseline",
          "time_budget", "strict", "fail_under", "examples_from", "workers", "shard", "timeout", "memory_limit",
-         "executor", "scheduler")
+         "executor", "scheduler", "cache")
 @verbosity
 def check(quiet: int, verbose: int, **given: Any) -> int:
     """Check gradient code and gate on the result.
@@ -187,7 +188,7 @@ def check(quiet: int, verbose: int, **given: Any) -> int:
             run = run_check(list(settings["targets"]), ops=settings["ops"] or None,
                             dtypes=settings["dtypes"] or None, examples=settings["examples"],
                             seed=settings["seed"], time_budget=settings["time_budget"], listener=listener,
-                            **execution_settings(settings))
+                            cache=settings["cache"], **execution_settings(settings))
     if not run.verdicts and not run.incomplete:
         _complain(f"oracle: nothing to check: {', '.join(map(_one_line, settings['targets']))} register no implementation "
                   "(plugin.pullback('op') and its siblings register one)")
@@ -253,7 +254,7 @@ def _writable(folder: str, *files: str | None) -> None:
             place.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=place, prefix=".oracle-probe-"):
                 pass
-        except NotADirectoryError:
+        except (NotADirectoryError, FileExistsError):
             fail(named, "a part of the path is a file, not a folder")
         except OSError as error:
             fail(named, error.strerror or str(error))
@@ -417,10 +418,13 @@ def list_(targets: tuple[str, ...], verbose: bool) -> int:
         for plugin in plugins:
             count = len(plugin.implementations)
             say(f"plugin {plugin.name} ({target}): {count} implementation{'' if count == 1 else 's'}", style="bold")
+            note = getattr(plugin, "note", None)   # assignment files: the functions found, and their preconditions
             rows = [[impl.label, impl.op, impl.convention, ", ".join(impl.dtypes) + " only" if impl.dtypes else "",
-                     impl.source if verbose else ""] for impl in plugin.implementations]
+                     note(impl.label) if note else impl.source if verbose else ""] for impl in plugin.implementations]
             for line in _aligned(rows):
                 say("  " + line)
+            for function, why in getattr(plugin, "not_found", ()):   # and what was not judged, and why
+                say(f"  not judged: {function}: {why}", style="yellow")
     return EXIT_OK
 
 
@@ -503,6 +507,9 @@ def selftest(examples: int | None, seed: int | None) -> int:
     from .selftest import main as selftest_main
 
     return selftest_main(examples, seed, _console())
+
+
+cli.add_command(cache_command)   # oracle cache info | clear
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -181,6 +181,8 @@ OPTIONS: tuple[Option, ...] = (
            kind="float", minimum=0, maximum=100, config_key="fail_under", metavar="PERCENT"),
     Option("examples_from", "Pinned cases (from `oracle pin`) replayed before the search (repeatable).",
            kind="path", multiple=True, config_key="examples_from", metavar="FILE"),
+    Option("cache", "Keep compiled reference programs between runs, in the user's cache folder or "
+           "JAX_COMPILATION_CACHE_DIR (`oracle cache info`).", kind="flag", default=True, config_key="cache"),
 )
 
 OPTION: dict[str, Option] = {option.name: option for option in OPTIONS}
@@ -225,6 +227,9 @@ def parse_table(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
     """Check every key and value of [tool.oracle]; paths in it are relative to the file's folder."""
     values: dict[str, Any] = {}
     for key, raw in table.items():
+        if key in ASSIGNMENT_KEYS:  # how assignment files are read: checked by their own module
+            values[key] = _assignment_setting(key, raw, path)
+            continue
         option = _BY_KEY.get(key)
         if option is None:
             close = difflib.get_close_matches(key, _BY_KEY, n=1)
@@ -240,6 +245,26 @@ def parse_table(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
             value = tuple(_anchor_target(t, path.parent) for t in value)
         values[option.name] = value
     return values
+
+
+# Settings of discovered assignment files (oracle.conventions.assignments): the conventions table's
+# extra rows ([[tool.oracle.conventions]]) and what a float64 gradient for a float32 input does there.
+ASSIGNMENT_KEYS = ("conventions", "assignments_float64_grads")
+
+
+def _assignment_setting(key: str, raw: Any, path: Path) -> Any:
+    from .errors import UsageError
+
+    if key == "assignments_float64_grads":
+        if raw not in ("warn", "fail"):
+            raise ConfigError(f"{path}: [{SECTION}] {key} must be \"warn\" or \"fail\", got {raw!r}")
+        return raw
+    from .conventions.assignment_table import parse_conventions
+
+    try:
+        return parse_conventions(raw, f"{path}: [{SECTION}] conventions")
+    except UsageError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _anchor_target(target: str, folder: Path) -> str:

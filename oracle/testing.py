@@ -7,6 +7,7 @@
         assert_gradients((affine_forward, affine_backward), "affine")          # layer convention
         assert_gradients(MultiplyGate, "mul", convention="gate")
         assert_gradients(my_plugin, ops=["matmul"])                            # a whole plugin
+        assert_gradients(relu, "relu", examples_from="oracle-pinned.json")     # pinned cases first (oracle pin)
 
 On failure it raises AssertionError whose text is the oracle's failure message: op, check,
 argument, shrunk shapes, worst elements, error against threshold, seed and a reproduce line.
@@ -19,11 +20,13 @@ command; elsewhere they are the engine's defaults and a random seed.
 from __future__ import annotations
 
 import inspect
+import os
 import shlex
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from . import examples_db
 from .errors import UsageError
 from .message import format_failure
 from .plugin import Plugin
@@ -120,6 +123,8 @@ def _assert_gradients(implementation: Any, op: str | Spec | None, given: dict[st
 
     options = {key: value for key, value in given.items() if value is not None}
     convention, ops = options.pop("convention", None), options.pop("ops", None)
+    pinned = options.pop("examples_from", None) or ()
+    pinned = [pinned] if isinstance(pinned, (str, os.PathLike)) else list(pinned)
     seed_passed = "seed" in options
     if test is not None:
         options = {"examples": test.examples, "dtypes": test.dtypes, "seed": test.seed, **options}
@@ -131,7 +136,8 @@ def _assert_gradients(implementation: Any, op: str | Spec | None, given: dict[st
         if op is None:
             raise UsageError("assert_gradients needs the op (a catalogue name or an oracle.Spec) for an implementation")
         targets = [as_plugin(implementation, op, convention, name=test.name if test else "assert_gradients")]
-    run = check(targets, ops=ops, **options)
+    with examples_db.activate(pinned=pinned):   # pinned regression cases are tried before any new one
+        run = check(targets, ops=ops, **options)
     if test is not None:
         for verdict in run.verdicts:
             verdict.reproduce = test.reproduce(seed_passed)

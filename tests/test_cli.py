@@ -202,15 +202,14 @@ def test_options_override_the_pyproject_table(tmp_path, monkeypatch):
     (["check", "missing.py"], "no such file: missing.py"),
     (["check", "demo.py", "--op", "conv*"], "--op 'conv*' matches no implementation (there are: "),
     (["check", "demo.py", "--dtype", "float16"], "Invalid value for '--dtype': must be one of float64, float32"),
-    (["check", "demo.py", "--baseline", "nowhere.json"], "baseline nowhere.json does not exist"),
     (["check"], "no targets: name one"),
-    (["check", "demo.py", "--exampels", "3"], "No such option '--exampels'. Did you mean '--examples'?"),
+    (["check", "demo.py", "--exampels", "3"], "No such option '--exampels'. (Did you mean one of: '--examples'"),
     (["explain", "matmull"], "unknown op 'matmull'; did you mean matmul"),
     (["report", "nothing.json"], "no run at nothing.json"),
     (["baseline", "demo.py"], "demo.py: not JSON"),
     (["chekc"], "No such command 'chekc'"),
-    (["check", "demo.py", "--report", "demo.py"], "cannot write demo.py: File exists"),
-    (["check", "demo.py", "--json", "demo.py/run.json"], "cannot write demo.py: File exists"),
+    (["check", "demo.py", "--report", "demo.py"], "cannot write demo.py: it is a file"),
+    (["check", "demo.py", "--json", "demo.py/run.json"], "cannot write demo.py/run.json: a part of the path is a file"),
 ])
 def test_a_users_mistake_is_one_line_on_stderr_and_exit_code_2(in_project, args, says):
     result = invoke(*args)
@@ -285,11 +284,12 @@ def test_a_real_ctrl_c_in_a_subprocess_writes_what_finished_and_exits_130(projec
 
 
 def test_the_time_budget_ends_the_run_with_what_finished_marked_incomplete(in_project):
+    # The budget is checked between the cases of a verdict too: 1 ms ends the run within the first one.
     result = invoke("check", "demo.py", *FAST, "--time-budget", "0.001", "--json", "budget.json", "--report", "budget")
     run = Run.load(in_project / "budget.json")
-    assert run.incomplete and run.stopped_because == "time budget" and len(run.verdicts) == 1
-    assert result.exit_code == 0                  # what finished (add) passed
-    assert "incomplete (time budget) after 1 verdict(s)" in result.stdout
+    assert run.incomplete and run.stopped_because == "time budget" and len(run.verdicts) == 0
+    assert result.exit_code == 0                  # nothing that finished failed
+    assert "incomplete (time budget) after 0 verdict(s)" in result.stdout
 
 
 # --------------------------------------------------------------------------- baseline

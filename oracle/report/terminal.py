@@ -2,6 +2,10 @@
 
 Verbosity: -1 quiet (failures and the last line only), 0 normal (progress bar, summary table,
 failures), 1 verbose (also a line per verdict as it finishes, and the known failures in full).
+Without a terminal (piped, CI) there is no bar to watch, so normal verbosity prints the line
+per finished verdict instead, and tables take the width they need instead of wrapping at 80.
+
+Names and messages come from plugins: every one passes through oracle.sanitize.for_terminal.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from rich.text import Text
 
 from ..baseline import Comparison
 from ..result import Run, Verdict
+from ..sanitize import for_terminal
 from . import error_text, first_line, op_text, status_of
 
 __all__ = ["ProgressListener", "summary_table", "print_summary", "print_failure", "last_line", "STYLES"]
@@ -55,16 +60,23 @@ class ProgressListener:
     def starting(self, impl, dtype: str) -> None:
         if self.task is not None:
             label = impl.label if impl.label == impl.op else f"{impl.label} ({impl.op})"
-            self.progress.update(self.task, description=escape(f"{impl.plugin} · {label} · {dtype}"))
+            self.progress.update(self.task, description=escape(for_terminal(f"{impl.plugin} · {label} · {dtype}", 200)))
 
     def finished(self, verdict: Verdict) -> None:
         if self.task is not None:
             self.progress.advance(self.task)
-        if self.verbosity > 0:
-            line = Text.assemble(_status(verdict), f" {verdict.plugin} {op_text(verdict)} {verdict.dtype}")
-            detail = f"{verdict.examples} cases" if verdict.status == "passed" else first_line(verdict.message)
-            line.append(f"  {detail}", style="dim")
-            self.progress.console.print(line, soft_wrap=True)
+        if self.verbosity > 0 or (self.verbosity == 0 and not self.console.is_terminal):
+            self.progress.console.print(verdict_line(verdict), soft_wrap=True)
+
+
+def verdict_line(verdict: Verdict) -> Text:
+    """'FAILED mine affine float64 20 cases 1.3s  gradient for 'w' differs ...': one finished verdict."""
+    cases = f"{verdict.examples} case{'' if verdict.examples == 1 else 's'}"
+    line = Text.assemble(_status(verdict), for_terminal(f" {verdict.plugin} {op_text(verdict)} {verdict.dtype} "
+                                                        f"{cases} {verdict.duration:.1f}s", 400))
+    if verdict.status != "passed":
+        line.append(f"  {for_terminal(first_line(verdict.message), 300)}", style="dim")
+    return line
 
 
 def summary_table(run: Run) -> Table:
@@ -72,25 +84,39 @@ def summary_table(run: Run) -> Table:
     for column in ("plugin", "op", "dtype", "status", "worst error", "cases"):
         table.add_column(column, justify="right" if column == "cases" else "left", overflow="fold")
     for verdict in run.verdicts:
-        table.add_row(verdict.plugin, op_text(verdict), verdict.dtype, _status(verdict), error_text(verdict),
-                      str(verdict.examples) if verdict.examples else "")
+        table.add_row(for_terminal(verdict.plugin, 200), for_terminal(op_text(verdict), 200), verdict.dtype,
+                      _status(verdict), error_text(verdict), str(verdict.examples) if verdict.examples else "")
     return table
+
+
+def _print_unwrapped(console: Console, table: Table) -> None:
+    """A table as wide as it needs when no terminal fixes a width: a CI log must not fold cells at 80 columns."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    needed = console.measure(table, options=console.options.update(width=100_000)).maximum
+    width = console.width
+    console.width = max(width, needed)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def print_failure(verdict: Verdict, console: Console) -> None:
     """One failure as the design's failure message, with a rule above it naming the verdict."""
     from ..message import format_failure
 
-    console.rule(Text(f"{status_of(verdict)}: {verdict.plugin} {op_text(verdict)} {verdict.dtype}",
+    console.rule(Text(for_terminal(f"{status_of(verdict)}: {verdict.plugin} {op_text(verdict)} {verdict.dtype}", 200),
                       style=STYLES[status_of(verdict)]))
-    console.print(format_failure(verdict), markup=False, highlight=False, soft_wrap=True)
+    console.print(for_terminal(format_failure(verdict)), markup=False, highlight=False, soft_wrap=True)
 
 
 def print_summary(run: Run, console: Console, verbosity: int = 0, comparison: Comparison | None = None,
                   baseline_path: str | None = None) -> None:
     """Everything after the run but the last line: table, failures, baseline news, incompleteness."""
     if verbosity >= 0 and run.verdicts:
-        console.print(summary_table(run))
+        _print_unwrapped(console, summary_table(run))
     for verdict in run.verdicts:
         if verdict.status in ("failed", "errored") and (not verdict.known or verbosity > 0):
             print_failure(verdict, console)
@@ -99,13 +125,14 @@ def print_summary(run: Run, console: Console, verbosity: int = 0, comparison: Co
         console.print(Text(f"{len(known)} known failure(s), listed in the baseline {baseline_path or ''}".rstrip(),
                            style=STYLES["known"]))
         for verdict in known:
-            console.print(f"  {verdict.fingerprint}", markup=False, highlight=False, soft_wrap=True)
+            console.print(f"  {for_terminal(verdict.fingerprint, 400)}", markup=False, highlight=False, soft_wrap=True)
     if comparison and comparison.fixed:
         one = len(comparison.fixed) == 1
         console.print(Text(f"{len(comparison.fixed)} baseline entr{'y no longer fails' if one else 'ies no longer fail'}; "
-                           "remove them (oracle baseline writes the file again):", style="yellow"))
+                           "`oracle baseline` removes them (and keeps the entries of ops this run did not judge):",
+                           style="yellow"))
         for fingerprint in comparison.fixed:
-            console.print(f"  {fingerprint}", markup=False, highlight=False, soft_wrap=True)
+            console.print(f"  {for_terminal(fingerprint, 400)}", markup=False, highlight=False, soft_wrap=True)
     if run.incomplete:
         console.print(Text(f"incomplete ({run.stopped_because or 'interrupted'}) after {len(run.verdicts)} verdict(s): "
                            "the reports hold what finished", style="bold yellow"))

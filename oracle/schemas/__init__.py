@@ -1,0 +1,82 @@
+"""JSON Schemas of the files the oracle writes and reads back, and the checks made on load.
+
+    run       run.json, or the file of --json: a whole run
+    verdict   one verdict: an entry of a run's verdicts, and one line of the journal
+    baseline  known failures, written by `oracle baseline`
+    pinned    cases replayed before the search (`oracle pin`, the local example database)
+
+Every file is checked against its schema before any code reads it, so a file that is not what
+it claims to be is one line naming the file and the place in it ("verdicts/0/status: 'maybe' is
+not one of ..."), never a traceback from deep inside a report.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SchemaError", "validate", "schema", "load_json", "KINDS", "MAX_DEPTH"]
+
+KINDS = ("run", "verdict", "baseline", "pinned")
+MAX_DEPTH = 64            # nesting deeper than any file the oracle writes; deeper is refused before it is walked
+
+
+class SchemaError(ValueError):
+    """Data that is not what its schema says: a user's file, so a user's mistake."""
+
+
+def schema(kind: str) -> dict:
+    """The JSON Schema of one kind of file, as shipped in this package."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown schema {kind!r}; there are {', '.join(KINDS)}")
+    return json.loads(resources.files(__name__).joinpath(f"{kind}.schema.json").read_text(encoding="utf-8"))
+
+
+@cache
+def _validator(kind: str):
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    resources_ = [Resource.from_contents(schema(k)) for k in KINDS]
+    registry = Registry().with_resources((r.id(), r) for r in resources_)
+    return Draft202012Validator(schema(kind), registry=registry)
+
+
+def depth(data: Any) -> int:
+    """How deeply lists and objects nest in `data`, walked without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                return level
+            stack.extend((v, level + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def validate(kind: str, data: Any) -> Any:
+    """`data` if it is a valid `kind`; SchemaError with the first problem, where it is, in one line otherwise."""
+    if depth(data) > MAX_DEPTH:
+        raise SchemaError(f"nested more than {MAX_DEPTH} levels deep; not an oracle {kind} file")
+    error = next(iter(sorted(_validator(kind).iter_errors(data), key=lambda e: (len(e.path), list(map(str, e.path))))), None)
+    if error is None:
+        return data
+    where = "/".join(map(str, error.absolute_path))
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+    raise SchemaError(f"{where + ': ' if where else ''}{message} (not an oracle {kind} file of this version)")
+
+
+def load_json(path: str | Path, kind: str) -> Any:
+    """Read, parse and validate one file; SchemaError for malformed content, OSError for the file itself."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SchemaError(f"not JSON: {error}") from None
+    except RecursionError:
+        raise SchemaError(f"nested too deeply to read; not an oracle {kind} file") from None
+    return validate(kind, data)
