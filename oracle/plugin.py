@@ -82,6 +82,10 @@ class Implementation:
     label: str                     # unique within the plugin; the op name unless a variant
     dtypes: tuple[str, ...] | None = None
     target: str | None = None      # how to find the plugin again, for reproduce commands
+    order: int | None = None       # declared: 1 = first derivatives only, 2 = its pullback is differentiable too
+    modes: tuple[str, ...] | None = None   # declared: "rev" (pullback), "fwd" (jvp)
+    # A float64 gradient for a float32 input: "fail" the verdict, or "warn" (reported, values still judged).
+    float64_grads: str = "fail"
 
     @property
     def op(self) -> str:
@@ -303,10 +307,18 @@ def discover(target: str) -> list[Plugin]:
         if target in installed:
             loaded = installed[target].load()
             found = [loaded] if isinstance(loaded, Plugin) else _plugins_in(loaded)
-        elif target.endswith(".py") or os.sep in target:
+        elif target.endswith(".py") or os.sep in target or os.path.isdir(target):
             path = Path(target)
+            if path.is_dir():  # every assignment file and plugin file in it
+                from .conventions.assignments import discover_folder
+
+                return discover_folder(path, target)
             if not path.is_file():
                 raise TargetError(f"no such file: {target}")
+            from .conventions.assignments import by_convention, discover_file
+
+            if by_convention(path):  # a file that does not use oracle: its functions are found by their names
+                return [discover_file(path, target)]
             found = _plugins_in(_import_path(path))
         else:
             try:

@@ -22,7 +22,7 @@ from .errors import SpecError
 
 __all__ = [
     "Spec", "Input", "Hyper", "Domain",
-    "real", "positive", "nonzero", "bounded", "data", "labels",
+    "real", "positive", "nonzero", "bounded", "data", "labels", "mask",
     "choice", "integers", "floats", "hyper",
     "SpecError", "parse_shape",
 ]
@@ -37,7 +37,8 @@ class Domain:
     """Where an input's values are drawn from.
 
     kind is one of: real (uniform in [low, high]), nonzero (|value| in [low, high], either
-    sign), labels (integers in [0, size of dim `classes`), never differentiated).
+    sign), labels (integers in [0, size of dim `classes`), never differentiated), mask (booleans,
+    True with probability `high`, never differentiated).
     """
 
     kind: str = "real"
@@ -48,6 +49,8 @@ class Domain:
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...], dims: Mapping[str, int]) -> np.ndarray:
         if self.kind == "labels":
             return rng.integers(0, dims[self.classes], size=shape).astype(np.int64)
+        if self.kind == "mask":
+            return rng.random(shape) < self.high
         values = rng.uniform(self.low, self.high, size=shape)
         if self.kind == "nonzero":
             values = values * rng.choice([-1.0, 1.0], size=shape)
@@ -58,6 +61,8 @@ class Domain:
     def describe(self) -> str:
         if self.kind == "labels":
             return f"integer labels in [0, {self.classes})"
+        if self.kind == "mask":
+            return f"booleans, True with probability {self.high:g}"
         if self.kind == "nonzero":
             return f"|value| in [{self.low:g}, {self.high:g}], either sign"
         return f"[{self.low:g}, {self.high:g}]"
@@ -73,7 +78,8 @@ class Input:
 
     @property
     def is_labels(self) -> bool:
-        return self.domain.kind == "labels"
+        """Integer labels or a boolean mask: kept as drawn (never cast to the case's dtype), never differentiated."""
+        return self.domain.kind in ("labels", "mask")
 
 
 def real(shape: str, low: float = -2.0, high: float = 2.0) -> Input:
@@ -106,6 +112,11 @@ def data(shape: str, low: float = -2.0, high: float = 2.0) -> Input:
 def labels(shape: str, classes: str) -> Input:
     """Integer class labels in [0, size of dim `classes`); never differentiated."""
     return Input(shape, Domain("labels", classes=classes), differentiable=False)
+
+
+def mask(shape: str, share: float = 0.75) -> Input:
+    """A boolean mask, True with probability `share` (which time steps count in a loss); never differentiated."""
+    return Input(shape, Domain("mask", 0.0, share), differentiable=False)
 
 
 # --------------------------------------------------------------------------- hyper-parameters
@@ -152,41 +163,68 @@ def hyper(draw: Callable[[Mapping[str, int]], st.SearchStrategy], describe: str 
 
 @dataclass(frozen=True)
 class ShapePattern:
-    """A parsed shape pattern: '*batch n k' -> batch=True, parts=('n', 'k'); '3 n' -> (3, 'n')."""
+    """A parsed shape pattern: '*batch n k' -> batch=True, parts=('n', 'k'); '3 n' -> (3, 'n').
+
+    '*batch' may stand at any position (batch_at: how many parts precede it): 'n *batch d' is an
+    N-D input with its batch dims after n. A part 'a*b' (or '4*h', 'batch*d') is the product of
+    its factors, where the factor 'batch' is the product of the batch dims (1 when there are none).
+    """
 
     text: str
     batch: bool
-    parts: tuple[str | int, ...]
+    parts: tuple[str | int | tuple[str | int, ...], ...]
+    batch_at: int = 0
 
     def dim_names(self) -> list[str]:
-        return [p for p in self.parts if isinstance(p, str)]
+        names: list[str] = []
+        for p in self.parts:
+            for factor in (p if isinstance(p, tuple) else (p,)):
+                if isinstance(factor, str) and factor != "batch" and factor not in names:
+                    names.append(factor)
+        return names
 
     def resolve(self, dims: Mapping[str, int], batch: Sequence[int] = ()) -> tuple[int, ...]:
-        own = tuple(p if isinstance(p, int) else dims[p] for p in self.parts)
-        return (tuple(batch) if self.batch else ()) + own
+        def size(part: str | int) -> int:
+            if isinstance(part, int):
+                return part
+            return int(np.prod(batch, dtype=np.int64)) if part == "batch" else dims[part]
+
+        own = tuple(int(np.prod([size(f) for f in p])) if isinstance(p, tuple) else size(p) for p in self.parts)
+        if not self.batch:
+            return own
+        return own[:self.batch_at] + tuple(batch) + own[self.batch_at:]
+
+
+def _shape_part(token: str, text: str) -> str | int:
+    if token.isdigit():
+        return int(token)
+    if _DIM_NAME.match(token):
+        return token
+    raise SpecError(f"shape {text!r}: {token!r} is neither a dim name nor a literal size")
 
 
 def parse_shape(text: str) -> ShapePattern:
     tokens = text.split()
-    batch = False
-    if tokens and tokens[0].startswith("*"):
-        if tokens[0] != "*batch":
-            raise SpecError(f"shape {text!r}: only a leading '*batch' is allowed, got {tokens[0]!r}")
-        batch, tokens = True, tokens[1:]
-    parts: list[str | int] = []
+    batch_at = None
+    parts: list[str | int | tuple[str | int, ...]] = []
     for token in tokens:
-        if token.isdigit():
-            parts.append(int(token))
-        elif _DIM_NAME.match(token):
-            parts.append(token)
+        if token.startswith("*"):
+            if token != "*batch" or batch_at is not None:
+                raise SpecError(f"shape {text!r}: only one '*batch' is allowed, got {token!r}")
+            batch_at = len(parts)
+        elif "*" in token:
+            parts.append(tuple(_shape_part(f, text) if f != "batch" else "batch" for f in token.split("*")))
+        elif token == "batch":
+            raise SpecError(f"shape {text!r}: 'batch' is the product of the batch dims; write '*batch' for the dims")
         else:
-            raise SpecError(f"shape {text!r}: {token!r} is neither a dim name nor a literal size")
-    return ShapePattern(text, batch, tuple(parts))
+            parts.append(_shape_part(token, text))
+    return ShapePattern(text, batch_at is not None, tuple(parts), batch_at or 0)
 
 
 # --------------------------------------------------------------------------- the spec
 
-KNOWN_PROPERTIES = ("relu_sparse", "matmul_transpose", "add_distributes", "max_routes", "mul_swaps", "copy_adds")
+KNOWN_PROPERTIES = ("relu_sparse", "matmul_transpose", "add_distributes", "max_routes", "mul_swaps", "copy_adds",
+                    "dropout_mask", "running_stats")
 
 DEFAULT_DIM_RANGE = (1, 5)
 DEFAULT_BATCH_RANGE = (0, 2)  # how many batch dims a '*batch' pattern gets
@@ -213,6 +251,8 @@ class Spec:
                  `loss` calling convention passes them as a dict).
     tolerance:   dtype name -> multiplier of the oracle's default thresholds, for ops whose
                  rounding is known to be worse (normalisations).
+    stochastic:  the forward draws random numbers of its own (dropout): it is judged from what its
+                 output reveals (a property), not by finite differences or by calling it twice.
     math:        the op in one line.
     """
 
@@ -228,6 +268,7 @@ class Spec:
     weights: tuple[str, ...] | None = None
     tolerance: Mapping[str, float] = field(default_factory=dict)
     math: str = ""
+    stochastic: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -247,7 +288,7 @@ class Spec:
         for arg_name, arg in normalised.items():
             pattern = parse_shape(arg.shape)
             names.update(pattern.dim_names())
-            if arg.is_labels and arg.domain.classes not in names | self._all_dim_names():
+            if arg.domain.kind == "labels" and arg.domain.classes not in names | self._all_dim_names():
                 raise SpecError(f"spec {self.name!r}: labels {arg_name!r} count classes in unknown dim {arg.domain.classes!r}")
         unknown = [p for p in self.properties if p not in KNOWN_PROPERTIES]
         if unknown:

@@ -10,10 +10,10 @@ import difflib
 
 from oracle.spec import Spec, SpecError
 
-from . import elementwise, layers, linalg, losses
+from . import assignment_layers, elementwise, layers, linalg, losses, recurrent
 
 CATALOGUE: dict[str, Spec] = {}
-for _module in (elementwise, linalg, losses, layers):
+for _module in (elementwise, linalg, losses, layers, assignment_layers, recurrent):
     for _spec in _module.SPECS:
         if _spec.name in CATALOGUE:
             raise SpecError(f"catalogue op {_spec.name!r} is defined twice")

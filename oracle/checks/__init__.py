@@ -53,7 +53,7 @@ def checks_for(impl: Implementation) -> list[str]:
     names += ["shape", "dtype", *spec.properties]
     if spec.reference is not None:
         names.append("reference")
-    if impl.dtypes is None or "float64" in impl.dtypes:
+    if (impl.dtypes is None or "float64" in impl.dtypes) and not spec.stochastic:
         names.append("finite_differences")
     return names + ["linearity", "mutation", "determinism"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -35,6 +35,7 @@ class Evaluation:
     rounding_grads: tuple[np.ndarray, ...] | None = None
     timeout: float = CASE_TIMEOUT
     _widened: bool = False
+    warnings: list[str] = field(default_factory=list)   # reported, but not findings (float64_grads = "warn")
 
     @property
     def spec(self):

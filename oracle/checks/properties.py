@@ -98,3 +98,10 @@ def check_properties(ev: Evaluation) -> Finding | None:
         if finding:
             return finding
     return None
+
+
+# Properties of assignment layers, each in its own module: dropout's revealed mask, batchnorm's running statistics.
+from .dropout import dropout_mask  # noqa: E402
+from .state import running_stats  # noqa: E402
+
+PROPERTIES.update(dropout_mask=dropout_mask, running_stats=running_stats)

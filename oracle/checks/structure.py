@@ -52,6 +52,11 @@ def check_shape(ev: Evaluation) -> Finding | None:
 def check_dtype(ev: Evaluation) -> Finding | None:
     for name, grad in zip(ev.spec.differentiable, ev.grads):
         if grad.dtype != np.dtype(ev.dtype):
+            if getattr(ev.impl, "float64_grads", "fail") == "warn" and grad.dtype == np.float64 and ev.dtype == "float32":
+                # Course code builds gradients with np.zeros(shape): said once, and the values are still judged.
+                ev.warnings.append(f"{_grad_label(name)} is float64 for a float32 input (float64_grads = \"warn\": "
+                                   "reported, not failed; its values are judged)")
+                continue
             return Finding("dtype", f"{_grad_label(name)} has dtype {grad.dtype}; {name!r} is {ev.dtype}",
                            argument=name, facts={"got_dtype": str(grad.dtype), "expected_dtype": ev.dtype})
     return None

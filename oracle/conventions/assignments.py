@@ -1,0 +1,430 @@
+"""CS231n-style assignment files judged with no glue: pairs found by name, called by convention.
+
+    oracle check cs231n/layers.py         # every *_forward/*_backward pair the table knows
+    oracle check assignment2/             # every such file in the folder
+    oracle list cs231n/layers.py          # what was found, and what was not and why
+
+A file is read first (ast, nothing runs) for top-level functions named by the conventions
+table (`assignment_table.TABLE`): `conv_forward_naive` with `conv_backward_naive`, a second
+backward `batchnorm_backward_alt` with `batchnorm_forward`, a loss `softmax_loss`. A function
+whose body is still the skeleton (`pass`, or returning only names assigned None) is "not
+implemented"; one whose parameters cannot take the convention's arguments has an "unknown
+signature". Only files with such functions are imported.
+
+The adapters are module-level classes holding the file's path and the functions' names, so an
+implementation pickles to a worker process and finds the student's functions there again. Each
+exposes the student's function as `__wrapped__`, so failures name it and its file:line.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import importlib
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import TargetError, UsageError
+from ..plugin import Plugin, StructureError, describe_value, resolve_spec
+from .assignment_table import FLOAT64_GRADS, Convention, table
+
+__all__ = ["AssignmentPlugin", "Forward", "Backward", "Loss", "discover_file", "discover_folder",
+           "by_convention", "defines_plugin", "load_module", "scan"]
+
+_MODULES: dict[str, Any] = {}
+_SKIP_FOLDERS = {"__pycache__", "site-packages", "node_modules", "build", "dist"}
+# A forward whose file states that output sizes divide evenly: an assert or its docstring says so.
+_EVENLY = re.compile(r"%\s*[\w.]*stride|divides? evenly|evenly divid", re.I)
+
+
+# --------------------------------------------------------------------------- loading a file again, in any process
+
+def load_module(path: str) -> Any:
+    """The module of an assignment file, imported once per process.
+
+    A file inside a package (a folder with __init__.py, like cs231n/) is imported under its
+    package name, so `from .layers import *` works as it does in the course's notebooks.
+    """
+    resolved = str(Path(path).resolve())
+    if resolved in _MODULES:
+        return _MODULES[resolved]
+    folder, parts = Path(resolved).parent, [Path(resolved).stem]
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    try:
+        if len(parts) > 1:
+            if str(folder) not in sys.path:
+                sys.path.insert(0, str(folder))
+            module = importlib.import_module(".".join(parts))
+        else:
+            from ..plugin import _import_path
+
+            module = _import_path(Path(resolved))
+    except Exception as error:  # the student's file failed while importing
+        raise TargetError(f"loading {path} failed: {type(error).__name__}: {error}") from error
+    _MODULES[resolved] = module
+    return module
+
+
+class _Part:
+    """One of the student's functions, found again by file and name (picklable: data only)."""
+
+    def __init__(self, path: str, name: str, arguments: Sequence[Any] = (), names: Sequence[str] = (),
+                 outputs: int = 1, state: str | None = None) -> None:
+        self.path, self.name = path, name
+        self.arguments, self.names, self.outputs = tuple(arguments), tuple(names), outputs
+        self.state = state   # the dict that carries running statistics (bn_param), for the state check
+        self.__module__ = os.path.basename(path)   # Implementation.source: 'layers.py:conv_forward_naive'
+        self.__qualname__ = name
+
+    @property
+    def __wrapped__(self) -> Any:
+        # Failures are located in the student's function, not in this adapter (oracle.blame).
+        return self.function()
+
+    def function(self) -> Any:
+        return getattr(load_module(self.path), self.name)
+
+    def build(self, args: Sequence[Any], overrides: dict[str, dict] | None = None) -> tuple[list, dict[str, dict]]:
+        """The student's arguments from the protocol's (*inputs, *hyper), and the dicts among them."""
+        values = dict(zip(self.names, args))
+        built, dicts = [], {}
+        for argument in self.arguments:
+            if not argument.is_dict:
+                built.append(values[argument.name])
+                continue
+            entry = {key: values[source] if source is not None else copy.deepcopy(fixed)
+                     for key, source, fixed in argument.entries}
+            entry.update((overrides or {}).get(argument.name, {}))
+            dicts[argument.name] = entry
+            built.append(entry)
+        return built, dicts
+
+    def __repr__(self) -> str:
+        return f"{self.__module__}:{self.name}"
+
+
+class Forward(_Part):
+    """forward(*inputs, *hyper) -> (out, cache) from the student's `f(x, w, b, conv_param) -> (out, cache)`."""
+
+    def __call__(self, *args: Any) -> tuple[Any, Any]:
+        returned, _ = self.call_with(args)
+        return returned
+
+    def call_with(self, args: Sequence[Any], overrides: dict[str, dict] | None = None) -> tuple[tuple[Any, Any], dict]:
+        """((out, cache), the dicts the student was given, as it left them): the state check reads them."""
+        built, dicts = self.build(args, overrides)
+        returned = self.function()(*built)
+        if not isinstance(returned, (tuple, list)) or len(returned) != self.outputs + 1:
+            wanted = "(out, cache)" if self.outputs == 1 else f"({self.outputs} outputs, cache)"
+            raise StructureError(f"{self.name} must return {wanted}; got {describe_value(returned)}")
+        out = returned[0] if self.outputs == 1 else tuple(returned[:-1])
+        return (out, returned[-1]), dicts
+
+
+class Backward(_Part):
+    """backward(dout, cache), or backward(dnext_h, dnext_c, cache) for a layer with two outputs."""
+
+    def __call__(self, dout: Any, cache: Any) -> Any:
+        if self.outputs > 1:
+            return self.function()(*dout, cache)
+        return self.function()(dout, cache)
+
+
+class Loss(_Part):
+    """f(*inputs) -> (loss, dx) from the student's `softmax_loss(x, y)`."""
+
+    def __call__(self, *args: Any) -> Any:
+        built, _ = self.build(args)
+        return self.function()(*built)
+
+
+class Evenly:
+    """A spec's `where` and the convention's 'sizes divide evenly' stated in the file (picklable)."""
+
+    def __init__(self, where: Any, expressions: Sequence[str]) -> None:
+        self.where, self.expressions = where, tuple(expressions)
+
+    def __call__(self, dims: dict, hyper: dict) -> bool:
+        if self.where is not None and not self.where(dims, hyper):
+            return False
+        scope = {**dims, **hyper}
+        return all(eval(e, {"__builtins__": {}}, scope) == 0 for e in self.expressions)  # noqa: S307 - table data
+
+
+# --------------------------------------------------------------------------- reading a file (nothing runs)
+
+@dataclass
+class Found:
+    """A pair (or loss) that the table knows, as read from the file."""
+
+    label: str
+    convention: Convention
+    forward: str
+    backward: str | None
+    evenly: bool = False
+
+
+def _assigned_only_none(function: ast.FunctionDef, name: str) -> bool:
+    """True when every assignment to `name` in the function assigns None (the skeleton's `dx = None`)."""
+    seen = False
+    for node in ast.walk(function):
+        pairs: list[tuple[ast.AST, ast.AST | None]] = []
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple) and len(target.elts) == len(node.value.elts):
+                    pairs += list(zip(target.elts, node.value.elts))
+                else:
+                    pairs.append((target, node.value))
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.With, ast.NamedExpr)):
+            targets = [node.target] if hasattr(node, "target") else [i.optional_vars for i in node.items]
+            pairs += [(t, None) for t in targets if t is not None]
+        for target, value in pairs:
+            names = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+            if name in names:
+                seen = True
+                if not (isinstance(target, ast.Name) and isinstance(value, ast.Constant) and value.value is None):
+                    return False
+    return seen
+
+
+def unimplemented(function: ast.FunctionDef, first_only: bool) -> bool:
+    """The skeleton of an assignment: only `pass`, or it returns only names that were only ever assigned None."""
+    body = [s for s in function.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if all(isinstance(s, ast.Pass) for s in body):
+        return True
+    if any(isinstance(s, ast.Raise) and "NotImplementedError" in ast.unparse(s) for s in body):
+        return True
+    returns = [n for n in ast.walk(function) if isinstance(n, ast.Return)]
+    if not returns:
+        return True
+    for node in returns:
+        value = node.value
+        values = value.elts if isinstance(value, ast.Tuple) else [value]
+        for item in values[:1] if first_only else values:
+            if item is None or (isinstance(item, ast.Constant) and item.value is None):
+                continue
+            if isinstance(item, ast.Name) and _assigned_only_none(function, item.id):
+                continue
+            return False
+    return True
+
+
+def _positional(function: ast.FunctionDef) -> tuple[int, int | None]:
+    """(required, most) positional arguments the function accepts (most None with *args)."""
+    args = function.args
+    count = len(args.posonlyargs) + len(args.args)
+    return count - len(args.defaults), None if args.vararg else count
+
+
+def _accepts(function: ast.FunctionDef, n: int) -> bool:
+    required, most = _positional(function)
+    return required <= n and (most is None or n <= most)
+
+
+def _text_of(function: ast.FunctionDef) -> str:
+    parts = [ast.get_docstring(function) or ""]
+    parts += [ast.unparse(n.test) for n in ast.walk(function) if isinstance(n, ast.Assert)]
+    return "\n".join(parts)
+
+
+def _states_evenly(name: str, defs: dict[str, ast.FunctionDef]) -> bool:
+    """The forward, or a function of the same file it calls, says output sizes divide evenly."""
+    todo, seen = [name], set()
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in defs:
+            continue
+        seen.add(current)
+        if _EVENLY.search(_text_of(defs[current])):
+            return True
+        todo += [n.func.id for n in ast.walk(defs[current]) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    return False
+
+
+def _signature(function: ast.FunctionDef) -> str:
+    return f"{function.name}({', '.join(a.arg for a in function.args.posonlyargs + function.args.args)})"
+
+
+def scan(source: str, conventions: Sequence[Convention]) -> tuple[list[Found], list[tuple[str, str]]]:
+    """(pairs the table knows, [(function, why it is not judged)]) of a file's source."""
+    tree = ast.parse(source)
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    found: list[Found] = []
+    missing: list[tuple[str, str]] = []
+    known_stems = set()
+
+    def not_judgeable(conv: Convention, forward: str, backward: str | None) -> tuple[str, str] | None:
+        """(the function, why) when the pair cannot be judged."""
+        spec_outputs = _outputs(conv)
+        wanted = ", ".join(a.name for a in conv.arguments)
+        if not _accepts(defs[forward], len(conv.arguments)):
+            return forward, f"unknown signature {_signature(defs[forward])}: the convention calls {forward}({wanted})"
+        if backward is not None and not _accepts(defs[backward], spec_outputs + 1):
+            douts = "dout, cache" if spec_outputs == 1 else ", ".join(f"d{i}" for i in range(spec_outputs)) + ", cache"
+            return backward, f"unknown signature {_signature(defs[backward])}: the convention calls {backward}({douts})"
+        for name, first_only in ((forward, conv.kind == "layer"), (backward, False)):
+            if name is not None and unimplemented(defs[name], first_only):
+                return name, "not implemented: still the skeleton (pass, or returns only None)"
+        return None
+
+    for conv in conventions:
+        known_stems.add(conv.stem)
+        if conv.kind == "loss":
+            if conv.stem in defs:
+                why = not_judgeable(conv, conv.stem, None)
+                if why:
+                    missing.append(why)
+                else:
+                    found.append(Found(conv.stem, conv, conv.stem, None))
+            continue
+        pattern = re.compile(rf"^{re.escape(conv.stem)}_(forward|backward)((?:_\w+)?)$")
+        halves: dict[str, dict[str, str]] = {"forward": {}, "backward": {}}
+        for name in defs:
+            match = pattern.match(name)
+            if match:
+                halves[match.group(1)][match.group(2)] = name
+        pairs = [(s, f, halves["backward"].get(s)) for s, f in halves["forward"].items()]
+        pairs += [(s, halves["forward"].get(""), b) for s, b in halves["backward"].items() if s not in halves["forward"]]
+        for suffix, forward, backward in pairs:
+            if forward is None:
+                missing.append((backward, f"no {conv.stem}_forward{suffix} or {conv.stem}_forward to pair it with"))
+                continue
+            if backward is None:
+                missing.append((forward, f"no {conv.stem}_backward{suffix}"))
+                continue
+            why = not_judgeable(conv, forward, backward)
+            if why:
+                missing.append(why)
+                continue
+            evenly = bool(conv.evenly) and _states_evenly(forward, defs)
+            found.append(Found(conv.stem + suffix, conv, forward, backward, evenly))
+    for name in defs:
+        match = re.match(r"^(\w+?)_forward(?:_\w+)?$", name)
+        if match and not any(name.startswith(stem + "_forward") for stem in known_stems):
+            missing.append((name, f"no convention for {match.group(1)!r} (add one: [[tool.oracle.conventions]])"))
+    return found, missing
+
+
+def _outputs(conv: Convention) -> int:
+    return resolve_spec(conv.op).outputs
+
+
+# --------------------------------------------------------------------------- plugins from files and folders
+
+class AssignmentPlugin(Plugin):
+    """The implementations found in one assignment file, and what was not judged and why."""
+
+    def __init__(self, name: str, path: str) -> None:
+        super().__init__(name)
+        self.path = path
+        self.not_found: list[tuple[str, str]] = []
+        # label -> (forward, backward or None, whether the file states that output sizes divide evenly)
+        self.found: dict[str, tuple[str, str | None, bool]] = {}
+
+    def note(self, label: str) -> str:
+        """'conv_forward_naive + conv_backward_naive; output sizes divide evenly (stated in the file)'."""
+        forward, backward, evenly = self.found[label]
+        text = f"{forward} + {backward}" if backward else forward
+        return text + ("; output sizes divide evenly (the file says so)" if evenly else "")
+
+
+def defines_plugin(source: str) -> bool:
+    """True when the file uses oracle itself (it registers a Plugin): then it is not found by convention."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name == "oracle" or a.name.startswith("oracle.") for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "oracle":
+            return True
+    return False
+
+
+def by_convention(path: Path) -> bool:
+    """A .py file that does not use oracle is found by convention (an unreadable one is left to the importer)."""
+    try:
+        return not defines_plugin(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError):
+        return False
+
+
+def _settings(path: Path) -> tuple[tuple[Convention, ...], str]:
+    from ..config import load_config
+
+    config = load_config(path.parent)
+    return tuple(config.values.get("conventions", ())), config.values.get("assignments_float64_grads", FLOAT64_GRADS)
+
+
+def _build(path: Path, name: str, target: str, found: list[Found], missing: list[tuple[str, str]],
+           float64_grads: str) -> AssignmentPlugin:
+    plugin = AssignmentPlugin(name, target)
+    module = load_module(str(path))
+    for item in found:
+        if not callable(getattr(module, item.forward, None)):
+            plugin.not_found.append((item.forward, "defined, but not a function after the file ran"))
+            continue
+        spec = resolve_spec(item.convention.op)
+        item.convention.check_against(spec)
+        if item.evenly:
+            spec = dataclasses.replace(spec, where=Evenly(spec.where, item.convention.evenly))
+        names = spec.input_names + list(spec.hyper)
+        arguments = item.convention.arguments
+        if item.backward is None:
+            plugin.value_and_grad(spec, Loss(str(path), item.forward, arguments, names), name=item.label)
+        else:
+            plugin.layer(spec, Forward(str(path), item.forward, arguments, names, spec.outputs, item.convention.state),
+                         Backward(str(path), item.backward, (), (), spec.outputs), name=item.label)
+        plugin.implementations[-1].float64_grads = float64_grads
+        plugin.found[item.label] = (item.forward, item.backward, item.evenly)
+    plugin.not_found.extend(missing)
+    return plugin.with_target(target)
+
+
+def discover_file(path: Path, target: str | None = None, name: str | None = None) -> AssignmentPlugin:
+    """The pairs of one assignment file; a TargetError when it has none that the table knows."""
+    try:
+        source = path.read_text(encoding="utf-8")
+        extra, float64_grads = _settings(path)
+        found, missing = scan(source, table(extra))
+    except SyntaxError as error:
+        raise TargetError(f"{path} is not valid Python: line {error.lineno}: {error.msg}") from None
+    except UsageError as error:
+        raise TargetError(str(error)) from None
+    if not found and not missing:
+        raise TargetError(f"{target or path} defines no oracle.Plugin and no function the assignment conventions know "
+                          f"(affine_forward, conv_forward_naive, softmax_loss, ...)")
+    return _build(path, name or path.stem, target or str(path), found, missing, float64_grads)
+
+
+def discover_folder(folder: Path, target: str) -> list[Plugin]:
+    """Every assignment file (and oracle plugin file) in a folder and its subfolders."""
+    from ..plugin import discover
+
+    plugins: list[Plugin] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_FOLDERS and not d.endswith("venv"))
+        for file in sorted(f for f in files if f.endswith(".py")):
+            path = Path(root) / file
+            try:
+                source = path.read_text(encoding="utf-8")
+                if defines_plugin(source):
+                    plugins.extend(discover(str(path)))
+                    continue
+                extra, _ = _settings(path)
+                found, missing = scan(source, table(extra))
+            except (SyntaxError, UnicodeDecodeError):
+                continue  # not the student's layers: a broken helper script is no reason to stop
+            if found or missing:
+                relative = path.relative_to(folder).with_suffix("")
+                name = ".".join(relative.parts)
+                plugins.append(discover_file(path, str(Path(target) / path.relative_to(folder)), name))
+    if not plugins:
+        raise TargetError(f"{target}: no .py file in it defines an oracle.Plugin or a function the assignment "
+                          f"conventions know")
+    return plugins
