@@ -190,7 +190,7 @@ def check(quiet: int, verbose: int, **given: Any) -> int:
                             seed=settings["seed"], time_budget=settings["time_budget"], listener=listener,
                             cache=settings["cache"], **execution_settings(settings))
     if not run.verdicts and not run.incomplete:
-        _complain(f"oracle: nothing to check: {', '.join(map(_one_line, settings['targets']))} register no implementation "
+        _complain(f"oracle: nothing to check: no implementation is registered by {', '.join(map(_one_line, settings['targets']))} "
                   "(plugin.pullback('op') and its siblings register one)")
         return EXIT_NOTHING
     comparison = baseline.apply(run) if baseline is not None else None

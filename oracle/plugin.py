@@ -21,17 +21,40 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import TargetError
+from .sanitize import safe_str
 from .spec import Spec
 
-__all__ = ["Plugin", "Implementation", "TargetError", "StructureError", "discover", "resolve_spec", "CONVENTIONS"]
+__all__ = ["Plugin", "Implementation", "TargetError", "StructureError", "ContractError", "ModeUnsupported", "discover",
+           "resolve_spec", "CONVENTIONS", "MODES"]
 
 ENTRY_POINT_GROUP = "oracle.plugins"
 _FILE_MODULE_PREFIX = "_oracle_target_"
-CONVENTIONS = ("pullback", "layer", "gate", "value_and_grad", "loss")
+CONVENTIONS = ("pullback", "layer", "gate", "value_and_grad", "loss", "torch", "jax", "jvp")
+# Conventions whose adapters live in oracle.conventions and are imported only when used.
+FRAMEWORK_CONVENTIONS = {"torch": "torch", "jax": "jax", "jvp": "jvp"}
+MODES = ("rev", "fwd")   # reverse mode (pullback) and forward mode (jvp)
 
 
 class StructureError(Exception):
     """An implementation returned something that is not of the protocol's shape."""
+
+
+class ContractError(StructureError):
+    """A framework's contract broken (a torch.autograd.Function's backward, a jax.custom_vjp rule): a finding."""
+
+    check = "contract"
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def facts(self) -> dict:
+        return {"contract": self.kind}
+
+
+class ModeUnsupported(Exception):
+    """The implementation has no such mode (forward mode, a differentiable backward); reason in the message."""
 
 
 def resolve_spec(op: str | Spec) -> Spec:
@@ -101,7 +124,22 @@ class Implementation:
         return f"{module}:{getattr(code, '__qualname__', repr(code))}"
 
     def vjp(self, *args: Any) -> tuple[Any, Callable[[Any], tuple]]:
+        if self.convention in FRAMEWORK_CONVENTIONS:
+            return self.adapter().vjp(self, *args)
         return _ADAPTERS[self.convention](self, *args)
+
+    def jvp(self, args: tuple, tangents: list) -> tuple[Any, tuple]:
+        """(output, tangent of each output) along one tangent per differentiable input; framework conventions only."""
+        return self.adapter().jvp(self, args, tangents)
+
+    def second_order(self, args: tuple, cotangent: list, direction: list) -> tuple:
+        """∇ₓ ⟨pullback(cotangent), direction⟩ for each differentiable input x; torch and jax only."""
+        return self.adapter().second_order(self, args, cotangent, direction)
+
+    def adapter(self) -> Any:
+        """The oracle.conventions module of a framework convention (torch, jax, jvp); None for the others."""
+        module = FRAMEWORK_CONVENTIONS.get(self.convention)
+        return importlib.import_module(f"oracle.conventions.{module}") if module else None
 
 
 # -- adapters: each turns one calling convention into (output, pullback)
@@ -109,7 +147,8 @@ class Implementation:
 def _pullback_adapter(impl: Implementation, *args: Any):
     returned = impl.code(*args)
     if not isinstance(returned, (tuple, list)) or len(returned) != 2 or not callable(returned[1]):
-        raise StructureError(f"a pullback implementation must return (output, pullback); got {describe_value(returned)}")
+        raise StructureError(f"a pullback implementation must return (output, pullback); got {describe_value(returned)}"
+                             + convention_hint(returned))
     out, pb = returned
     return out, lambda g: _as_grads(impl.spec, pb(g))
 
@@ -175,6 +214,26 @@ _ADAPTERS = {
 }
 
 
+def convention_hint(returned: Any) -> str:
+    """'; it looks like ...': the convention a pullback's wrong return value suggests, or ''."""
+    import numpy as np
+
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        return ""
+    first, second = returned
+    arrays = (np.ndarray, np.generic, float, int)
+    is_scalar = isinstance(first, arrays) and np.ndim(first) == 0
+    grads_like = isinstance(second, (np.ndarray, dict)) or (
+        isinstance(second, (tuple, list)) and second and all(isinstance(g, np.ndarray) or g is None for g in second))
+    if is_scalar and grads_like:   # softmax_loss(x, y) -> (loss, dx)
+        return ("; it looks like (loss, gradient): register it with plugin.value_and_grad(...), "
+                "or pass convention='value_and_grad' to assert_gradients")
+    if isinstance(first, np.ndarray):   # affine_forward(x, w, b) -> (out, cache)
+        return ("; it looks like a layer's forward returning (out, cache): register it with "
+                "plugin.layer(op, forward=..., backward=...), or pass (forward, backward) to assert_gradients")
+    return ""
+
+
 def describe_value(value: Any) -> str:
     """'a tuple of 2', 'None', 'an array of dtype object', 'a str': what came back, for messages."""
     if isinstance(value, (tuple, list)):
@@ -221,7 +280,15 @@ class Plugin:
     def __repr__(self) -> str:
         return f"Plugin({self.name!r}, {len(self.implementations)} implementations)"
 
-    def _add(self, op: str | Spec, convention: str, code: Any, name: str | None, dtypes: Iterable[str] | None) -> None:
+    def _add(self, op: str | Spec, convention: str, code: Any, name: str | None, dtypes: Iterable[str] | None,
+             order: int | None = None, modes: Iterable[str] | None = None) -> None:
+        if order not in (None, 1, 2):
+            raise ValueError(f"order= is 1 (first derivatives only) or 2 (differentiable twice), got {order!r}")
+        if modes is not None:
+            modes = (modes,) if isinstance(modes, str) else tuple(modes)
+            unknown = [m for m in modes if m not in MODES]
+            if unknown or not modes:
+                raise ValueError(f"modes= takes {' and '.join(map(repr, MODES))}, got {modes!r}")
         spec = resolve_spec(op)
         label = name or spec.name
         if any(i.label == label for i in self.implementations):
@@ -230,7 +297,8 @@ class Plugin:
                 f"pass name='...' to register a second one of {spec.name!r}"
             )
         self.implementations.append(
-            Implementation(spec, convention, code, self.name, label, tuple(dtypes) if dtypes else None, self.target)
+            Implementation(spec, convention, code, self.name, label, tuple(dtypes) if dtypes else None, self.target,
+                           order, modes)
         )
 
     def pullback(self, op: str | Spec, fn: Callable | None = None, *, name: str | None = None, dtypes: Iterable[str] | None = None):
@@ -255,15 +323,33 @@ class Plugin:
             raise TypeError("layer() needs callable forward= and backward=")
         self._add(op, "layer", (forward, backward), name, dtypes)
 
-    def _register(self, op, convention, code, name, dtypes):
+    def torch(self, op: str | Spec, fn: Callable | None = None, *, name: str | None = None,
+              dtypes: Iterable[str] | None = None, order: int | None = None, modes: Iterable[str] | None = None):
+        """A torch.autograd.Function subclass (called as Fn.apply(*tensors, *hyper)) or any function of tensors.
+
+        Inputs become tensors of the case's dtype; gradients come from torch.autograd. order=1 says the
+        backward is not differentiable; modes=("rev",) says there is no forward mode.
+        """
+        return self._register(op, "torch", fn, name, dtypes, order, modes)
+
+    def jax(self, op: str | Spec, fn: Callable | None = None, *, name: str | None = None,
+            dtypes: Iterable[str] | None = None, order: int | None = None, modes: Iterable[str] | None = None):
+        """A JAX function of arrays (often with jax.custom_vjp or jax.custom_jvp), judged by jax.vjp and jax.jvp."""
+        return self._register(op, "jax", fn, name, dtypes, order, modes)
+
+    def jvp(self, op: str | Spec, fn: Callable | None = None, *, name: str | None = None, dtypes: Iterable[str] | None = None):
+        """NumPy forward mode: f(*inputs, *hyper, *tangents) -> (out, tangent_out), one tangent per differentiable input."""
+        return self._register(op, "jvp", fn, name, dtypes, None, ("fwd",))
+
+    def _register(self, op, convention, code, name, dtypes, order=None, modes=None):
         if code is None:
             def decorator(fn):
-                self._add(op, convention, fn, name, dtypes)
+                self._add(op, convention, fn, name, dtypes, order, modes)
                 return fn
             return decorator
         if not callable(code):
             raise TypeError(f"{convention}() needs a callable, got {type(code).__name__}")
-        self._add(op, convention, code, name, dtypes)
+        self._add(op, convention, code, name, dtypes, order, modes)
         return code
 
     def with_target(self, target: str) -> "Plugin":
@@ -281,7 +367,9 @@ def installed_plugins() -> dict[str, Any]:
 
 
 def _plugins_in(module: Any) -> list[Plugin]:
-    return [value for value in vars(module).values() if isinstance(value, Plugin)]
+    # One Plugin bound to two names (plugin = mine = Plugin(...)) is one plugin, judged once.
+    found = {id(value): value for value in vars(module).values() if isinstance(value, Plugin)}
+    return list(found.values())
 
 
 def _import_path(path: Path) -> Any:
@@ -334,11 +422,63 @@ def discover(target: str) -> list[Plugin]:
             found = _plugins_in(module)
     except TargetError:
         raise
+    except SystemExit as error:  # a module that exits while importing is broken, not a reason for the oracle to exit
+        raise TargetError(f"loading {target!r} failed: it called sys.exit({safe_str(error.code)}) while importing") from None
     except Exception as error:  # the user's module failed while importing
-        raise TargetError(f"loading {target!r} failed: {type(error).__name__}: {error}") from error
+        raise TargetError(f"loading {target!r} failed: {type(error).__name__}: {safe_str(error)}") from error
     if not found:
         raise TargetError(f"{target!r} defines no oracle.Plugin at module level")
+    for plugin in found:
+        _check_own_specs(plugin, target)
     return [plugin.with_target(target) for plugin in found]
+
+
+_CHECKED_SPECS: set[int] = set()
+
+
+def _check_own_specs(plugin: Plugin, target: str) -> None:
+    """A spec the plugin defines itself gets its reference called once on a valid case, now.
+
+    A reference that raises would otherwise fail every verdict of the op with the same error, as
+    if the implementations were wrong; here it is one line that names the spec.
+    """
+    for impl in plugin.implementations:
+        spec = impl.spec
+        if id(spec) in _CHECKED_SPECS or spec.reference is None or _in_catalogue(spec):
+            continue
+        _CHECKED_SPECS.add(id(spec))
+        problem = _reference_problem(spec)
+        if problem:
+            raise TargetError(f"loading {target!r}: the reference of spec {spec.name!r} {problem}")
+
+
+def _in_catalogue(spec: Spec) -> bool:
+    from oracle.specs import CATALOGUE
+
+    return CATALOGUE.get(spec.name) is spec
+
+
+def _reference_problem(spec: Spec) -> str | None:
+    """Why the spec's reference cannot be evaluated on a case drawn from the spec, or None."""
+    import warnings
+
+    from hypothesis.errors import NonInteractiveExampleWarning
+
+    from .cases import cases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonInteractiveExampleWarning)
+        try:
+            case = cases(spec, "float64").example()
+        except Exception as error:  # noqa: BLE001 - the spec's own domains or hyper-parameters are at fault
+            return f"cannot be given a case: drawing one failed with {type(error).__name__}: {safe_str(error)}"
+    try:
+        import jax.numpy as jnp
+
+        spec.reference(*[jnp.asarray(a) for a in case.inputs.values()], *case.hyper.values())
+    except Exception as error:  # noqa: BLE001 - whatever the user's reference raises is the finding
+        return f"raises on a valid case ({case.describe()}): {type(error).__name__}: {safe_str(error)}"
+    return None
 
 
 def source_lines(code: Any) -> str:

@@ -12,6 +12,7 @@ incomplete.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import platform
 import secrets
 import shlex
@@ -23,7 +24,7 @@ from typing import Any, Callable, Iterable, Sequence
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from . import examples_db
+from . import compile_cache, examples_db
 from .blame import locate
 from .cases import cases
 from .checks import CASE_TIMEOUT, checks_for, run_checks
@@ -69,8 +70,13 @@ def _find_failure(error: BaseException | None) -> CaseFailed | None:
 
 
 def derived_seed(seed: int, impl: Implementation, dtype: str) -> int:
-    """One hypothesis seed per (plugin, implementation, dtype), stable across runs and --op filters."""
-    return zlib.crc32(f"{seed}:{impl.plugin}:{impl.label}:{dtype}".encode())
+    """One hypothesis seed per op, stable across runs and --op filters.
+
+    Every implementation of an op, in every dtype, is searched from the same seed: until a
+    failure steers a search elsewhere they are judged on the same shapes (a float32 case is the
+    float64 one rounded), so the reference compiles once for all of them.
+    """
+    return zlib.crc32(f"{seed}:{impl.op}".encode())
 
 
 def reproduce_command(impl: Implementation, dtype: str, seed: int, examples: int) -> str:
@@ -84,15 +90,17 @@ def reproduce_command(impl: Implementation, dtype: str, seed: int, examples: int
 
 def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, seed: int = 0,
           timeout: float = CASE_TIMEOUT, on_case: Callable[[Any], None] | None = None,
-          deadline: float | None = None) -> Verdict:
+          deadline: float | None = None, cache: bool = True) -> Verdict:
     """Search for a case where the implementation is wrong; the verdict, with the shrunk case if one is found.
 
     on_case(case) is called before each case is judged and before the failing case is explained:
     a worker reports it to its supervisor, which then knows which case hung or ended the process.
     deadline (a time.perf_counter() value) is checked before each case: OutOfTime once it has passed.
     Cases saved by earlier runs (oracle.examples_db) are tried before any new one.
+    cache: keep compiled reference programs on disk between runs (oracle.compile_cache).
     """
     started = time.perf_counter()
+    compile_cache.configure(cache)   # before anything compiles, in this process or a worker
     base = dict(plugin=impl.plugin, op=impl.op, dtype=dtype, implementation=impl.label, convention=impl.convention,
                 seed=seed, source=impl.source, target=impl.target, checks=checks_for(impl))
     if impl.dtypes is not None and dtype not in impl.dtypes:
@@ -183,6 +191,11 @@ def plan(plugins: Sequence[Plugin], ops: Sequence[str] | None, dtypes: Sequence[
     if ops:
         for pattern in ops:
             if not any(fnmatch.fnmatchcase(i.label, pattern) or fnmatch.fnmatchcase(i.op, pattern) for i in impls):
+                labels = sorted({i.label for i in impls} | {i.op for i in impls})
+                folded = [n for n in labels if fnmatch.fnmatch(n.lower(), pattern.lower())]
+                if folded:   # --op ReLU: names are matched as written, so say which one was meant
+                    raise UsageError(f"{option} {pattern!r} matches no implementation; did you mean {folded[0]!r}? "
+                                     "(names are matched case by case)")
                 known = ", ".join(sorted({i.label for i in impls})) or "none"
                 raise UsageError(f"{option} {pattern!r} matches no implementation (there are: {known})")
         impls = [i for i in impls if any(fnmatch.fnmatchcase(i.label, p) or fnmatch.fnmatchcase(i.op, p) for p in ops)]
@@ -201,6 +214,12 @@ def _validate_dtypes(dtypes: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def versions() -> dict[str, str]:
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> dict[str, str]:
+    # Reading package metadata costs about a millisecond; it does not change while a process runs.
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": platform.python_version()}
@@ -247,4 +266,5 @@ def check(targets, ops: Sequence[str] | None = None, dtypes: Sequence[str] | Non
                    seed=seed, workers=workers, shard=shard, journal=journal, time_budget=time_budget,
                    listener=listener, memory_limit=memory_limit, executor=executor, scheduler=scheduler,
                    keep_pool=keep_pool, run_settings={"examples": examples, "dtypes": list(dtypes),
-                                                      "ops": list(ops or []), "time_budget": time_budget})
+                                                      "ops": list(ops or []), "time_budget": time_budget,
+                                                      "cache": compile_cache.describe(judge_settings.get("cache", True))})

@@ -11,6 +11,8 @@ checks about an op is derived from here.
 
 from __future__ import annotations
 
+import math
+
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -45,6 +47,17 @@ class Domain:
     low: float = -2.0
     high: float = 2.0
     classes: str | None = None
+
+    KINDS = ("real", "nonzero", "labels", "mask")
+
+    def __post_init__(self) -> None:
+        # Checked where the spec is written, so a plugin that defines a bad one fails to load, naming it.
+        if self.kind not in self.KINDS:
+            raise SpecError(f"unknown domain kind {self.kind!r}; choose from {', '.join(self.KINDS)}")
+        if self.kind in ("real", "nonzero") and not (isinstance(self.low, (int, float)) and isinstance(self.high, (int, float))
+                                                     and math.isfinite(self.low) and math.isfinite(self.high)
+                                                     and self.low <= self.high):
+            raise SpecError(f"a {self.kind} domain needs finite low <= high, got [{self.low!r}, {self.high!r}]")
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...], dims: Mapping[str, int]) -> np.ndarray:
         if self.kind == "labels":

@@ -25,9 +25,13 @@ def get(name: str) -> Spec:
     try:
         return CATALOGUE[name]
     except KeyError:
-        close = difflib.get_close_matches(name, CATALOGUE, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known ops: {', '.join(sorted(CATALOGUE))}"
-        raise SpecError(f"unknown op {name!r}{hint}") from None
+        pass
+    lowered = {op.lower(): op for op in CATALOGUE}
+    if str(name).lower() in lowered:      # ReLU -> relu: op names are lower case
+        raise SpecError(f"unknown op {name!r}; did you mean {lowered[str(name).lower()]}? (op names are lower case)") from None
+    close = [lowered[c] for c in difflib.get_close_matches(str(name).lower(), lowered, n=3)]
+    hint = f"did you mean {', '.join(close)}?" if close else f"`oracle list` shows the {len(CATALOGUE)} ops of the catalogue"
+    raise SpecError(f"unknown op {name!r}; {hint}") from None
 
 
 def names() -> list[str]:
