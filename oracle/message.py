@@ -6,8 +6,9 @@
       case      a: (2, 3), b: (3, 1)   n=2, k=3, m=1   case seed 812
       gradient for 'b' differs from jax.vjp of the reference: 3 of 3 elements exceed the tolerance
       error     2.1e-01 > threshold 1e-09 (relative)
-        index   got        reference   finite diff  rel. error
-        (0, 0)  0.4213     0.412       0.412        2.1e-01
+        index   got       reference  finite diff  error/|elem|  error/scale
+        (0, 0)  0.4213    0.412      0.412        2.26e-02      2.10e-01
+        (1, 0)  0.533201  0.5332     0.5332       1.88e-06      1.00e-06     ok
       diagnosis looks like the transpose of the reference
       reproduce oracle check demo.py --op matmul --dtype float64 --seed 3 --examples 50
 """
@@ -16,38 +17,46 @@ from __future__ import annotations
 
 from typing import Any
 
+from .figures import as_float, digits_to_tell_apart, figure
 from .result import Verdict
 
 __all__ = ["format_failure", "format_number", "worst_table"]
 
 
-def format_number(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, str):  # "nan", "inf" as stored in JSON
-        return value
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+def format_number(value: Any, digits: int = 6) -> str:
+    """Any value as text, never raising: numbers in `digits` significant digits, "nan"/"inf" as they are."""
+    return figure(value, f".{digits}g")
 
 
-def _index(index: list[int]) -> str:
+def _index(index: Any) -> str:
+    if not isinstance(index, (list, tuple)):
+        return figure(index)
     return "(" + ", ".join(map(str, index)) + ("," if len(index) == 1 else "") + ")" if index else "()"
 
 
 def worst_table(verdict: Verdict) -> list[str]:
-    """The worst elements as aligned text rows, header first; empty when there are none."""
+    """The elements over the threshold (and one or two within it, marked "ok") as aligned text rows, header first.
+
+    got, expected and finite difference get as many digits as it takes to tell them apart; the
+    error is shown relative to the element and relative to the gradient's scale (its rms)."""
     if not verdict.worst:
         return []
-    header = ["index", "got", "reference" if verdict.check != "finite_differences" else "finite diff", "finite diff", "rel. error"]
+    fd_check = verdict.check == "finite_differences"
+    digits = digits_to_tell_apart([(e.got, e.expected) for e in verdict.worst]
+                                  + [(e.got, e.finite_difference) for e in verdict.worst if not fd_check])
+    header = ["index", "got", "reference" if not fd_check else "finite diff", "finite diff",
+              "error/|elem|", "error/scale", ""]
     rows = []
     for e in verdict.worst:
-        fd = format_number(e.finite_difference) if verdict.check != "finite_differences" else ""
-        rows.append([_index(e.index), format_number(e.got), format_number(e.expected), fd,
-                     f"{e.error:.2e}" if isinstance(e.error, float) else format_number(e.error)])
-    if all(not r[3] or r[3] == "—" for r in rows):
-        header.pop(3)
-        rows = [r[:3] + r[4:] for r in rows]
+        fd = format_number(e.finite_difference, digits) if not fd_check and e.finite_difference is not None else ""
+        element = figure(e.error_element, ".2e") if e.error_element is not None else figure(e.error, ".2e")
+        scale = figure(e.error_scale, ".2e") if e.error_scale is not None else ""
+        rows.append([_index(e.index), format_number(e.got, digits), format_number(e.expected, digits), fd,
+                     element, scale, "ok" if e.over is False else ""])
+    for column in (6, 5, 3):   # drop the columns no row fills
+        if all(not r[column] for r in rows):
+            header.pop(column)
+            rows = [r[:column] + r[column + 1:] for r in rows]
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
     return ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *rows]]
 
@@ -88,12 +97,14 @@ def format_failure(verdict: Verdict, math: str | None = None) -> str:
     field("case", _case_line(verdict))
     lines.append(f"  {verdict.message}")
     if verdict.error is not None and verdict.threshold is not None:
-        error = f"{verdict.error:.2e}" if isinstance(verdict.error, float) else str(verdict.error)
-        field("error", f"{error} > threshold {verdict.threshold:.0e} ({'absolute' if verdict.threshold == 0 else 'relative'})"
-              if isinstance(verdict.threshold, float) else f"{error}")
+        error = figure(verdict.error, ".2e")
+        threshold = as_float(verdict.threshold)
+        field("error", f"{error} > threshold {figure(threshold, '.0e')} ({'absolute' if threshold == 0 else 'relative'})"
+              if threshold is not None else error)
     lines += [f"    {row}" for row in worst_table(verdict)]
-    if verdict.bad is not None and verdict.total is not None and verdict.worst and verdict.bad > len(verdict.worst):
-        lines.append(f"    ... {verdict.bad - len(verdict.worst)} more of {verdict.bad} wrong elements not shown")
+    shown = sum(e.over is not False for e in verdict.worst)
+    if isinstance(verdict.bad, int) and verdict.worst and verdict.bad > shown:
+        lines.append(f"    ... {verdict.bad - shown} more of {verdict.bad} wrong elements not shown")
     field("diagnosis", (verdict.diagnosis or {}).get("text") or "")
     for hint in verdict.hints:
         field("hint", hint)

@@ -58,6 +58,9 @@ class Element:
     expected: Any
     error: Any
     finite_difference: Any = None
+    error_element: Any = None           # |got - expected| / |expected|: relative to this element
+    error_scale: Any = None             # |got - expected| / rms(expected): relative to the gradient's scale
+    over: Any = None                    # exceeds the threshold (False: shown for context)
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cases import kink_distance
+from ..figures import distinct, figure
 from ..numeric import directional_derivative, directions
 from ..result import Finding
 from ..tolerances import COARSE_FD_RTOL, COARSE_FD_STEPS, FD_STEP, ROUNDING_ALLOWANCE
@@ -69,10 +70,11 @@ def check_finite_differences(ev: Evaluation) -> Finding | None:
         direction = directions(rng, primals)
         error, from_pullback, from_forward = _directional_error(ev, primals, direction, cotangent, grads, FD_STEP)
         if error > rtol and not _agrees_at_a_coarser_step(ev, primals, direction, cotangent, grads, rtol):
+            shown = distinct(from_pullback, from_forward)
             return Finding(
                 "finite_differences",
-                f"vᵀ·J·u from the pullback is {from_pullback:.6g}; finite differences of the implementation's "
-                f"own forward give {from_forward:.6g} (relative error {error:.2g} > threshold {rtol:.0e})",
+                f"vᵀ·J·u from the pullback is {shown[0]}; finite differences of the implementation's "
+                f"own forward give {shown[1]} (relative error {figure(error, '.2g')} > threshold {figure(rtol, '.0e')})",
                 error=error, threshold=rtol,
                 facts={"from_pullback": from_pullback, "from_forward": from_forward, "direction": attempt},
             )
