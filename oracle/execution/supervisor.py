@@ -38,6 +38,7 @@ DEFAULT_MEMORY_MB = 4096
 LOAD_SECONDS = 120.0            # importing a target (and JAX) may take this long
 OUTPUT_LINES = 6                # lines of what an implementation printed kept as evidence
 OUTPUT_WIDTH = 160
+EXIT_ZERO_GRACE = 1.0           # seconds a dead worker's job waits for pebble to report a non-zero status
 
 
 class Terminated(KeyboardInterrupt):
@@ -114,7 +115,8 @@ atexit.register(shutdown_kept)
 class _Running:
     job: Job
     executor: Any
-    why: dict | None = None     # set when the supervisor cancelled it: timeout or memory
+    why: dict | None = None     # set when the supervisor cancelled it: timeout, memory, or exit status 0
+    dead_since: float | None = None
 
 
 @dataclass
@@ -306,7 +308,7 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
                 _notify(listener, "finished", verdict)
             for future, state in running.items():
                 if state.why is None and getattr(state.executor, "kills_on_cancel", False):
-                    state.why = _overrun(state.job, limits)
+                    state.why = _overrun(state, limits)
                     if state.why is not None:
                         future.cancel()
     except KeyboardInterrupt as stop:
@@ -345,12 +347,21 @@ def _judge_inline(job: Job, local: dict) -> Verdict | None:
         return None
 
 
-def _overrun(job: Job, limits: Limits) -> dict | None:
-    """Why a running job must be stopped now (a case past the hard limit, memory past the limit), or None."""
+def _overrun(state: _Running, limits: Limits) -> dict | None:
+    """Why a running job must be stopped now (a case past the hard limit, memory past the limit, its worker
+    gone), or None."""
+    job = state.job
     age = _age(job.heartbeat)
     if age is None:
         return None               # not started: the worker is still coming up
     beat = _beat(job.heartbeat)
+    if beat.get("pid") and not _alive(beat["pid"]):
+        # pebble reports a worker that died with a non-zero status on its future; one that ended
+        # with status 0 (os._exit(0)) it only replaces, so the supervisor reports it.
+        state.dead_since = state.dead_since or time.monotonic()
+        if time.monotonic() - state.dead_since > EXIT_ZERO_GRACE:
+            return {"fault": "exit", "exit_status": 0, **beat}
+        return None
     limit = limits.load_seconds if beat.get("phase") == "loading" else limits.case_seconds
     if age > limit:
         return {"fault": "timeout", "limit": limit, **beat}
@@ -359,6 +370,15 @@ def _overrun(job: Job, limits: Limits) -> dict | None:
         if rss is not None and rss > limits.memory_mb:
             return {"fault": "memory", "limit": limits.memory_mb, "used": round(rss), **beat}
     return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        import psutil
+
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except Exception:  # noqa: BLE001 - NoSuchProcess: gone and reaped
+        return False
 
 
 def _resident_mb(pid: int) -> float | None:
@@ -376,6 +396,8 @@ def _outcome(future: Future, state: _Running, limits: Limits) -> Verdict | None:
     job = state.job
     if future.cancelled():
         why = state.why or _beat(job.heartbeat)
+        if why.get("fault") == "exit":
+            return _fault_verdict(job, "ended the worker process (exit status 0)", why)
         if why.get("fault") == "memory":
             what = f"used {why['used']} MB, more than the worker's limit of {why['limit']} MB (--memory-limit)"
         else:

@@ -105,6 +105,10 @@ _plugins_by_target: dict[str, list] = {}
 def initialize(path: list[str], cwd: str) -> None:
     """Run once in each new worker: the supervisor's import path and folder; the engine loaded before any job."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the user's Ctrl-C is the supervisor's to handle
+    try:
+        os.setsid()    # no controlling terminal: an implementation cannot open /dev/tty and write over the progress
+    except OSError:
+        pass
     _die_with_parent()
     sys.path[:] = [p for p in path if p] + [p for p in sys.path if p not in path]
     _START.update(cwd=cwd, path=list(sys.path))
@@ -146,10 +150,13 @@ def _fresh_state(job: Job) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
     if job.output:
+        # os.open takes the lowest free descriptor, which is 1 or 2 if the implementation closed them.
         fd = os.open(job.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+        for target in (1, 2):
+            if fd != target:
+                os.dup2(fd, target)
+        if fd > 2:
+            os.close(fd)
     for name, number in (("stdout", 1), ("stderr", 2)):
         stream = getattr(sys, name, None)
         if stream is None or stream.closed or getattr(stream, "fileno", None) is None:
