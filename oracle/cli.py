@@ -290,10 +290,13 @@ def _print_written(console: Console, written: dict[str, Path]) -> None:
 # --------------------------------------------------------------------------- baseline
 
 def _saved_run(path: str) -> Run:
-    """A run saved by `oracle check`, checked against the run schema before anything reads it."""
+    """A run saved by `oracle check`, checked against the run schema before anything reads it; or its journal."""
+    from .execution.journal import read as read_journal
     from .schemas import load_json
 
     try:
+        if path.endswith(".jsonl"):
+            return read_journal(path)
         return Run.from_dict(load_json(path, "run"))
     except FileNotFoundError:
         raise UsageError(f"no run at {path}: run `oracle check` first, or pass the run.json it wrote") from None
@@ -339,14 +342,26 @@ def baseline(run_json: str | None, output: str | None) -> int:
 # --------------------------------------------------------------------------- report
 
 @cli.command()
-@click.argument("run_json", metavar="RUN.json")
+@click.argument("run_json", nargs=-1, required=True, metavar="RUN.json...")
 @click.option("--html", "html", metavar="DIR", help="Folder for the HTML report. [default: report of [tool.oracle], else reports]")
+@click.option("--merge", is_flag=True, help="Join the runs of the shards of one run (oracle check --shard K/N).")
 @options("junit_xml")
-def report(run_json: str, html: str | None, junit_xml: str | None) -> int:
-    """Render the reports of a saved run again, without re-running anything."""
+def report(run_json: tuple[str, ...], html: str | None, merge: bool, junit_xml: str | None) -> int:
+    """Render the reports of a saved run again, without re-running anything.
+
+    RUN.json is a run.json, or the journal.jsonl a run leaves in its report folder as it goes
+    (a run that was killed is rendered from it, marked incomplete).
+    """
     from .report.terminal import last_line
 
-    run = _saved_run(run_json)
+    if merge:
+        from .execution.shards import merge as merge_shards
+
+        run = merge_shards([_saved_run(path) for path in run_json], list(run_json))
+    elif len(run_json) > 1:
+        raise UsageError("oracle report renders one run; pass --merge to join the runs of shards")
+    else:
+        run = _saved_run(run_json[0])
     written = _write(run, html=html or resolve({}, load_config())["report"], junit_xml=junit_xml)
     console = _console()
     _print_written(console, written)

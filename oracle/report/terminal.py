@@ -112,6 +112,9 @@ def print_failure(verdict: Verdict, console: Console) -> None:
     console.print(for_terminal(format_failure(verdict)), markup=False, highlight=False, soft_wrap=True)
 
 
+MISSING_SHOWN = 10
+
+
 def print_summary(run: Run, console: Console, verbosity: int = 0, comparison: Comparison | None = None,
                   baseline_path: str | None = None) -> None:
     """Everything after the run but the last line: table, failures, baseline news, incompleteness."""
@@ -136,6 +139,11 @@ def print_summary(run: Run, console: Console, verbosity: int = 0, comparison: Co
     if run.incomplete:
         console.print(Text(f"incomplete ({run.stopped_because or 'interrupted'}) after {len(run.verdicts)} verdict(s): "
                            "the reports hold what finished", style="bold yellow"))
+    if run.missing:   # the gate fails while any planned verdict is missing: say which
+        shown = ", ".join(run.missing[:MISSING_SHOWN]) + (f" and {len(run.missing) - MISSING_SHOWN} more"
+                                                         if len(run.missing) > MISSING_SHOWN else "")
+        console.print(Text(f"{len(run.missing)} planned verdict(s) not judged ({run.stopped_because or 'not run'}): "
+                           f"{shown}", style="bold red"), soft_wrap=True)
 
 
 def last_line(run: Run) -> Text:
