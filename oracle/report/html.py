@@ -5,13 +5,22 @@
     DIR/style.css, DIR/report.js, DIR/run.json   (run.json renders the report again)
 
 Templates are Jinja2 with autoescape on: every string from a plugin, a spec or an exception is
-escaped. Each file is written whole or not at all, the index last, so an index never links to
-a page that is not there.
+escaped, cut to a length a browser opens quickly (run.json keeps it whole) and rid of lone
+surrogates, which UTF-8 cannot encode.
+
+Writing: every page is rendered in memory first, so a page that cannot be rendered leaves the
+folder as it was; then, under a lock on the folder, pages, run.json and the index (last) are
+written, each whole or not at all, and pages of an earlier run are removed. Two runs writing
+one folder therefore take turns, and a folder never holds an index of one run beside pages or a
+run.json of another.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
 import re
 from datetime import datetime
 from dataclasses import dataclass, field
@@ -23,6 +32,7 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from ..result import Run, Verdict, write_atomic
+from ..sanitize import encodable, shorten
 from . import error_text, first_line, number, op_text, status_of
 
 __all__ = ["write_html", "render_index", "render_verdict", "page_name"]
@@ -30,6 +40,8 @@ __all__ = ["write_html", "render_index", "render_verdict", "page_name"]
 ASSETS = ("style.css", "report.js")
 HEAT_LEVELS = 8            # colour steps of the difference heatmap (CSS classes h0..h8)
 MAX_CELLS = 400            # larger arrays are summarised, not drawn
+MAX_SLICES = 16            # channels of a 3-D or 4-D difference drawn, worst first
+ORDER = {"failed": 0, "errored": 1, "known": 2, "skipped": 3, "passed": 4}   # failures first
 
 
 def _environment() -> Environment:
@@ -118,23 +130,19 @@ def _text_of(value: Any, array: np.ndarray | None) -> str:
     return str(value)
 
 
-def difference_view(got: Any, expected: Any, worst: list) -> ArrayView | None:
-    """got - expected as a heatmap for 1-D and 2-D arrays of the same shape, worst elements outlined."""
-    a, b = _to_array(got), _to_array(expected)
-    if a is None or b is None or a.shape != b.shape or a.ndim not in (1, 2) or a.size > MAX_CELLS:
-        return None
-    with np.errstate(invalid="ignore"):
-        difference = a - b
-    magnitude = np.abs(difference)
+def _largest(magnitude: np.ndarray) -> float:
     finite = magnitude[np.isfinite(magnitude)]
-    largest = float(finite.max()) if finite.size else 0.0
-    marked = {tuple(e.index) for e in worst if isinstance(e.index, list)}
+    return float(finite.max()) if finite.size else 0.0
+
+
+def _heat(difference: np.ndarray, largest: float, marked: set, prefix: tuple = ()) -> ArrayView:
+    """One 1-D or 2-D difference as heatmap cells; `prefix` is the index of its slice in a larger array."""
     grid, rows = np.atleast_2d(difference), []
     for i in range(grid.shape[0]):
         row = []
         for j in range(grid.shape[1]):
             d = float(grid[i, j])
-            index = (j,) if difference.ndim == 1 else (i, j)
+            index = prefix + ((j,) if difference.ndim == 1 else (i, j))
             if not np.isfinite(d):
                 level = HEAT_LEVELS
             else:
@@ -142,6 +150,54 @@ def difference_view(got: Any, expected: Any, worst: list) -> ArrayView | None:
             row.append(Cell(number(d), level, index in marked, f"index {list(index)}: got - expected = {number(d)}"))
         rows.append(row)
     return ArrayView(difference.shape, rows=rows)
+
+
+def _difference(got: Any, expected: Any) -> np.ndarray | None:
+    a, b = _to_array(got), _to_array(expected)
+    if a is None or b is None or a.shape != b.shape:
+        return None
+    with np.errstate(invalid="ignore"):
+        return a - b
+
+
+def difference_view(got: Any, expected: Any, worst: list) -> ArrayView | None:
+    """got - expected as a heatmap for 1-D and 2-D arrays of the same shape, worst elements outlined."""
+    difference = _difference(got, expected)
+    if difference is None or difference.ndim not in (1, 2) or difference.size > MAX_CELLS:
+        return None
+    marked = {tuple(e.index) for e in worst if isinstance(e.index, list)}
+    return _heat(difference, _largest(np.abs(difference)), marked)
+
+
+@dataclass
+class Slice:
+    label: str          # 'channel 2' or 'n=0, channel 2'
+    worst: float        # its largest |got - expected|
+    view: ArrayView
+
+
+def difference_slices(got: Any, expected: Any, worst: list) -> tuple[list[Slice], int]:
+    """A 3-D (C, H, W) or 4-D (N, C, H, W) difference as one heatmap per channel, the worst first.
+
+    One colour scale for every slice, so that slices compare by eye; returns the slices drawn
+    and how many there were in all.
+    """
+    difference = _difference(got, expected)
+    if difference is None or difference.ndim not in (3, 4) or difference[(0,) * (difference.ndim - 2)].size > MAX_CELLS:
+        return [], 0
+    magnitude = np.abs(difference)
+    largest = _largest(magnitude)
+    marked = {tuple(e.index) for e in worst if isinstance(e.index, list)}
+    slices = []
+    for lead in np.ndindex(*difference.shape[:-2]):
+        part = magnitude[lead]
+        score = float(np.nanmax(np.where(np.isfinite(part), part, np.inf))) if part.size else 0.0
+        label = f"channel {lead[0]}" if len(lead) == 1 else f"n={lead[0]}, channel {lead[1]}"
+        slices.append((score, lead, label))
+    slices.sort(key=lambda item: -item[0])     # stable: equal slices keep their order
+    drawn = [Slice(label, score, _heat(difference[lead], largest, marked, lead))
+             for score, lead, label in slices[:MAX_SLICES]]
+    return drawn, len(slices)
 
 
 # --------------------------------------------------------------------------- pages
@@ -160,15 +216,45 @@ def _links(run: Run) -> dict[str, str]:
     return {v.id: page_name(v) for v in run.verdicts if v.status != "passed"}
 
 
+def ordered(verdicts: list[Verdict]) -> list[Verdict]:
+    """Failures first, then errors, known failures, skipped and passed; run order within each."""
+    return sorted(verdicts, key=lambda v: ORDER[status_of(v)])
+
+
+def _failures(run: Run) -> list[Verdict]:
+    """The verdicts a reviewer steps through with previous/next: every failure, in the index's order."""
+    return [v for v in ordered(run.verdicts) if v.status in ("failed", "errored")]
+
+
+def presentable(run: Run) -> Run:
+    """A copy of the run whose every string fits on a page: cut to length and UTF-8 encodable.
+
+    The JSON beside the report keeps the original, full text.
+    """
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return encodable(shorten(value))
+        if isinstance(value, dict):
+            return {clean(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    copy = Run.from_dict(clean(run.to_dict()))
+    for mine, theirs in zip(copy.verdicts, run.verdicts):
+        mine.known = theirs.known
+    return copy
+
+
 def render_index(run: Run, env: Environment | None = None) -> str:
     env = env or _environment()
     plugins, rows = _matrix(run)
-    statuses = ["passed", "failed", "errored", "skipped", "known"]
+    statuses = ["failed", "errored", "known", "skipped", "passed"]
     # As the filter sees them: a failure the baseline knows counts as known, not as failed.
     counts = {status: sum(status_of(v) == status for v in run.verdicts) for status in statuses}
     return env.get_template("index.html").render(
         run=run, plugins=plugins, rows=rows, links=_links(run), counts=counts, root="",
-        statuses=statuses, title="gradient-oracle report",
+        statuses=statuses, title="gradient-oracle report", verdicts=ordered(run.verdicts),
     )
 
 
@@ -177,37 +263,90 @@ def render_verdict(run: Run, verdict: Verdict, env: Environment | None = None) -
 
     env = env or _environment()
     case = verdict.case
+    failures = _failures(run)
+    position = next((i for i, v in enumerate(failures) if v is verdict), None)
+    previous = failures[position - 1] if position else None
+    following = failures[position + 1] if position is not None and position + 1 < len(failures) else None
+    slices, channels = difference_slices(verdict.got, verdict.expected, verdict.worst)
     return env.get_template("verdict.html").render(
         run=run, v=verdict, root="../", title=f"{verdict.plugin} · {op_text(verdict)} · {verdict.dtype}",
-        failure=format_failure(verdict) if verdict.status in ("failed", "errored") else "",
+        failure=shorten(format_failure(verdict)) if verdict.status in ("failed", "errored") else "",
         got=array_view(verdict.got), expected=array_view(verdict.expected),
         difference=difference_view(verdict.got, verdict.expected, verdict.worst),
+        slices=slices, channels=channels,
         inputs={name: array_view(value) for name, value in (case.inputs if case else {}).items()},
         cotangent=array_view(case.cotangent) if case else None,
+        position=position, failures=len(failures),
+        previous=page_name(previous).split("/", 1)[1] if previous else None,
+        following=page_name(following).split("/", 1)[1] if following else None,
+        source=source_view(verdict),
     )
+
+
+@dataclass
+class SourceView:
+    """The blamed function's source with line numbers, and a link that opens its file."""
+
+    function: str
+    place: str            # 'layers.py:11'
+    href: str
+    lines: list[tuple[int, str]]
+
+
+def source_view(verdict: Verdict) -> SourceView | None:
+    if not verdict.source_function or not verdict.source_file:
+        return None
+    path = Path(verdict.source_file)
+    try:
+        href = (path if path.is_absolute() else Path.cwd() / path).resolve().as_uri()
+    except (OSError, ValueError):
+        href = ""
+    first = verdict.source_line or 1
+    lines = [(first + i, text) for i, text in enumerate((verdict.source_text or "").splitlines())]
+    return SourceView(verdict.source_function, f"{verdict.source_file}:{verdict.source_line or '?'}", href, lines)
 
 
 def _asset(name: str) -> str:
     return resources.files("oracle.report").joinpath("templates", name).read_text(encoding="utf-8")
 
 
+@contextlib.contextmanager
+def _locked(directory: Path):
+    """Hold the folder's lock: another run writing the same report waits for this one to finish."""
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = os.open(directory, os.O_RDONLY)    # the folder itself is the lock: no lock file left behind
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)                         # closing releases the lock
+
+
+def _page_text(html: str) -> str:
+    return encodable(html)   # nothing a plugin wrote may stop the file from being written as UTF-8
+
+
 def write_html(run: Run, directory: str | Path) -> Path:
     """Write the report folder; returns the path of its index.html."""
     directory = Path(directory)
     env = _environment()
-    for name in ASSETS:
-        write_atomic(directory / name, _asset(name))
-    write_atomic(directory / "run.json", run.to_json())
-    pages = set()
-    for verdict in run.verdicts:
-        if verdict.status != "passed":
-            name = page_name(verdict)
-            write_atomic(directory / name, render_verdict(run, verdict, env))
-            pages.add(Path(name).name)
-    index = directory / "index.html"
-    write_atomic(index, render_index(run, env))
-    # Pages of an earlier run in this folder would otherwise linger beside the new index.
-    for old in (directory / "verdicts").glob("*.html"):
-        if old.name not in pages:
-            old.unlink()
+    shown = presentable(run)
+    # Everything is rendered before anything is written: a page that fails leaves the old report whole.
+    pages = {page_name(v): _page_text(render_verdict(shown, v, env)) for v in shown.verdicts if v.status != "passed"}
+    index_html = _page_text(render_index(shown, env))
+    assets = {name: _asset(name) for name in ASSETS}
+    with _locked(directory):
+        for name, text in assets.items():
+            write_atomic(directory / name, text)
+        for name, text in pages.items():
+            write_atomic(directory / name, text)
+        write_atomic(directory / "run.json", run.to_json())
+        index = directory / "index.html"
+        write_atomic(index, index_html)
+        # Pages of an earlier run in this folder would otherwise linger beside the new index.
+        keep = {Path(name).name for name in pages}
+        for old in (directory / "verdicts").glob("*.html"):
+            if old.name not in keep:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(old)
     return index
