@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class _Session:
     worker: bool
     started: str = ""
     clock: float = 0.0
+    selected: tuple[str, ...] = ()    # node ids of --oracle items given as arguments: only these run
 
 
 SESSION = pytest.StashKey[_Session]()
@@ -100,6 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
         register_hypothesis_profile()   # 'oracle-ci' exists before hypothesis' own plugin loads a profile
     given = {name: config.getoption("oracle_" + name) for name in COMMAND_LINE}
     targets = list(config.getoption("oracle_targets") or [])
+    selected = _take_oracle_node_ids(config, targets)
     project, problem = {}, None
     try:
         from .config import ConfigError, load_config
@@ -121,9 +124,36 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION] = _Session(
         seed=seed, given=given, project=project, project_error=problem, targets=targets, report=given["report"],
         worker=workerinput is not None, started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        clock=time.perf_counter())
+        clock=time.perf_counter(), selected=selected)
     if given["report"] and workerinput is None:
         config.pluginmanager.register(OracleReport(config, config.stash[SESSION]), "oracle-report")
+
+
+def _is_oracle_node_id(arg: str, folder: Path) -> bool:
+    """'gatecore::relu[float64]': a plugin's name, not a path, before the first '::'."""
+    head, sep, _ = arg.partition("::")
+    return bool(sep and head) and "/" not in head and os.sep not in head and not head.endswith(".py") \
+        and not (folder / head).exists()
+
+
+def _take_oracle_node_ids(config: pytest.Config, targets: list[str]) -> tuple[str, ...]:
+    """Node ids of --oracle items among pytest's file arguments: taken out (they name no file) and kept.
+
+    `pytest "gatecore::relu[float64]"` re-runs one item, as pytest re-runs any test by its node id;
+    without --oracle, the plugin named before '::' is the target.
+    """
+    folder = config.invocation_params.dir
+    chosen = [arg for arg in config.args if _is_oracle_node_id(arg, folder)]
+    if chosen:
+        config.args[:] = [arg for arg in config.args if arg not in chosen]
+        if not targets:
+            targets.extend(dict.fromkeys(arg.partition("::")[0] for arg in chosen))
+    return tuple(chosen)
+
+
+def _chosen(nodeid: str, selected: tuple[str, ...]) -> bool:
+    """An item named exactly, or every dtype of 'plugin::label', or every item of 'plugin::'."""
+    return any(nodeid == s or nodeid.startswith(s + "[") or (s.endswith("::") and nodeid.startswith(s)) for s in selected)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -235,11 +265,22 @@ class OracleItem(pytest.Item):
         from .run import DEFAULT_EXAMPLES, judge
 
         verdict = judge(self.impl, self.dtype, self.examples or DEFAULT_EXAMPLES, self.config.stash[SESSION].seed)
+        verdict.reproduce = self.reproduce()
         self.stash.setdefault(VERDICTS, []).append(verdict)
         if verdict.status == "skipped":
             pytest.skip(verdict.message)
         if verdict.status in ("failed", "errored"):
             raise OracleFailure(verdict)
+
+    def reproduce(self) -> str:
+        """The pytest command that runs this item again, with the session's seed."""
+        import shlex
+
+        state = self.config.stash[SESSION]
+        words = ["pytest", "--oracle", self.impl.target or self.impl.plugin, self.nodeid, "--oracle-seed", str(state.seed)]
+        if self.examples:
+            words += ["--oracle-examples", str(self.examples)]
+        return shlex.join(words)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, OracleFailure):
@@ -261,7 +302,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     collector = OracleTargets.from_parent(session, name=MARKER, nodeid="--oracle " + " ".join(state.targets))
     report = collector.ihook.pytest_make_collect_report(collector=collector)
     session.ihook.pytest_collectreport(report=report)
-    for item in report.result if report.passed else []:
+    found = list(report.result) if report.passed else []
+    if state.selected:
+        missing = [s for s in state.selected if not any(_chosen(item.nodeid, (s,)) for item in found)]
+        if missing and report.passed:
+            known = ", ".join(item.nodeid for item in found[:8]) + (", ..." if len(found) > 8 else "")
+            raise pytest.UsageError(f"oracle: no --oracle item {missing[0]!r} (there are: {known or 'none'})")
+        found = [item for item in found if _chosen(item.nodeid, state.selected)]
+    for item in found:
         item.ihook.pytest_itemcollected(item=item)
         items.append(item)
 
