@@ -132,6 +132,9 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
 
     for saved in examples_db.replay(impl, dtype):
         search = example(saved)(search)
+    # Without a key hypothesis digests the test's source on every run (a few ms); with
+    # database=None the key is never used for anything else.
+    search._hypothesis_internal_database_key = f"{impl.plugin}:{impl.label}:{dtype}".encode()
 
     reproduce = reproduce_command(impl, dtype, seed, examples)
     try:

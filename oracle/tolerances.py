@@ -17,22 +17,39 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["THRESHOLDS", "threshold", "relative_errors", "ROUNDING_ALLOWANCE", "ATOL_FRACTION", "FD_STEP", "COARSE_FD_STEPS", "COARSE_FD_RTOL"]
+__all__ = ["THRESHOLDS", "threshold", "relative_errors", "ROUNDING_ALLOWANCE", "ATOL_FRACTION", "FD_STEP", "COARSE_FD_STEPS", "COARSE_FD_RTOL",
+           "EPS", "eps"]
 
 # check -> dtype -> rtol. float64 cases are computed in float64 end to end, so differences from
 # the reference are a few ulps times the op's conditioning; float32 ones carry float32 rounding.
 THRESHOLDS: dict[str, dict[str, float]] = {
-    "forward": {"float64": 1e-9, "float32": 1e-4},
-    "reference": {"float64": 1e-9, "float32": 1e-4},
-    "property": {"float64": 1e-9, "float32": 1e-4},
+    # float16 and bfloat16 (torch and jax conventions only): a few units of their eps (2⁻¹⁰, 2⁻⁷),
+    # the rounding of the result and of a few steps before it; the conditioning allowance below
+    # covers what cancellation adds in each case.
+    "forward": {"float64": 1e-9, "float32": 1e-4, "float16": 4e-3, "bfloat16": 3e-2},
+    "reference": {"float64": 1e-9, "float32": 1e-4, "float16": 4e-3, "bfloat16": 3e-2},
+    "property": {"float64": 1e-9, "float32": 1e-4, "float16": 4e-3, "bfloat16": 3e-2},
     # Finite differences of the implementation's forward in float64: truncation ~h², rounding ~eps/h.
-    "finite_differences": {"float64": 1e-6, "float32": 1e-4},
+    "finite_differences": {"float64": 1e-6, "float32": 1e-4, "float16": 4e-3, "bfloat16": 3e-2},
     # Linearity exists to catch an upstream gradient ignored or used twice: gross errors. Three
     # pullbacks' rounding add up in it, so it is judged more loosely than the reference.
-    "linearity": {"float64": 1e-7, "float32": 1e-3},
+    "linearity": {"float64": 1e-7, "float32": 1e-3, "float16": 1e-2, "bfloat16": 8e-2},
     # Two calls on the same inputs should agree to the last bit; allow a few ulps.
-    "determinism": {"float64": 1e-13, "float32": 1e-6},
+    "determinism": {"float64": 1e-13, "float32": 1e-6, "float16": 1e-3, "bfloat16": 8e-3},
+    # Other modes (oracle/checks/modes.py). The forward-mode tangent is as exact as the pullback;
+    # the adjoint identity sums both modes' rounding; a second-order product has the rounding of
+    # a backward differentiated once more.
+    "jvp": {"float64": 1e-9, "float32": 1e-4, "float16": 4e-3, "bfloat16": 3e-2},
+    "adjoint": {"float64": 1e-9, "float32": 1e-4, "float16": 4e-3, "bfloat16": 3e-2},
+    "second_order": {"float64": 1e-8, "float32": 1e-3, "float16": 1e-2, "bfloat16": 8e-2},
 }
+
+# The rounding unit of each dtype (NumPy's finfo does not know bfloat16).
+EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
+
+
+def eps(dtype: str) -> float:
+    return EPS[str(dtype)]
 
 # How many times the exact result's own movement under a one-ulp change of the inputs a correct
 # implementation may be off by: rounding inside an algorithm compounds over its steps.

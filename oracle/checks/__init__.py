@@ -18,6 +18,7 @@ from .calling import CASE_TIMEOUT, CaseTimeout, ImplementationError, call
 from .evidence import SHOWN_ELEMENTS
 from .evaluation import Evaluation, conditioning, evaluate
 from .evidence import WORST_SHOWN, compare, worst_elements
+from .modes import MODE_CHECKS, check_adjoint, check_jvp, check_second_order, skipped
 from .properties import PROPERTIES, check_properties
 from .purity import check_determinism, check_linearity, check_mutation
 from .structure import check_dtype, check_finite, check_forward, check_shape
@@ -41,6 +42,10 @@ CHECKS: list[tuple[str, Callable[[Evaluation], Finding | None]]] = [
     ("linearity", check_linearity),
     ("mutation", check_mutation),
     ("determinism", check_determinism),
+    # Other modes (forward, adjoint, second order): skipped, with the reason, where an implementation has none.
+    ("jvp", check_jvp),
+    ("adjoint", check_adjoint),
+    ("second_order", check_second_order),
 ]
 
 
@@ -55,7 +60,11 @@ def checks_for(impl: Implementation) -> list[str]:
         names.append("reference")
     if (impl.dtypes is None or "float64" in impl.dtypes) and not spec.stochastic:
         names.append("finite_differences")
-    return names + ["linearity", "mutation", "determinism"]
+    names += ["linearity", "mutation", "determinism"]
+    if impl.convention in ("torch", "jax"):
+        names.insert(names.index("structure") + 1, "contract")
+    not_run = skipped(impl)
+    return names + [name if name not in not_run else f"{name} (skipped: {not_run[name]})" for name in MODE_CHECKS]
 
 
 def run_checks(impl: Implementation, case: Case, timeout: float = CASE_TIMEOUT) -> tuple[Finding | None, Evaluation | None]:
@@ -72,7 +81,8 @@ def run_checks(impl: Implementation, case: Case, timeout: float = CASE_TIMEOUT) 
             finding = Finding(name, f"the implementation {error.summary} (during the {name} check)",
                               status="errored", facts={"hung": error.hung})
         except StructureError as error:
-            finding = Finding("structure", f"{error} (during the {name} check)")
+            finding = Finding(getattr(error, "check", "structure"), f"{error} (during the {name} check)",
+                              facts=getattr(error, "facts", {}))
         if finding:
             return finding, ev
     return None, ev

@@ -11,7 +11,7 @@ from ..cases import Case
 from ..plugin import Implementation, StructureError, describe_value
 from ..reference import reference
 from ..result import Finding
-from ..tolerances import threshold
+from ..tolerances import eps as rounding_unit, threshold
 from .calling import CASE_TIMEOUT, ImplementationError, call
 
 
@@ -60,7 +60,7 @@ class Evaluation:
         rng = np.random.default_rng([self.case.seed, 13])
         for sample in range(FLOAT32_SAMPLES):
             moved = self.case if sample == 0 else replace(self.case, inputs={
-                n: _one_ulp(a, rng) if a.dtype.kind == "f" else a for n, a in self.case.inputs.items()})
+                n: _one_ulp(a, rng) if a.dtype.kind in "fV" else a for n, a in self.case.inputs.items()})
             cotangent = self.cotangent if sample == 0 else tuple(_one_ulp(c, rng) for c in self.cotangent)
             out32, _, grads32 = reference(moved, lambda shapes: cotangent, precision=self.dtype)
             self.rounding_output = tuple(np.maximum(r, np.abs(a - b)) for r, a, b in
@@ -111,7 +111,7 @@ def _as_arrays(values: Sequence[Any], names: Sequence[str], what: str) -> tuple[
             array = np.asarray(value)
         except Exception:
             raise StructureError(f"{label} is a {type(value).__name__}, not an array") from None
-        if array.dtype.kind not in "fiub":
+        if array.dtype.kind not in "fiub" and array.dtype.name not in HALF_TYPES:
             raise StructureError(f"{label} is {describe_value(value)}, not a numeric array")
         arrays.append(array)
     return tuple(arrays)
@@ -136,17 +136,21 @@ def evaluate(impl: Implementation, case: Case, timeout: float = CASE_TIMEOUT) ->
     except ImplementationError as error:
         return Finding("call", f"the implementation {error.summary}", status="errored", facts={"hung": error.hung})
     except StructureError as error:
-        return Finding("structure", str(error))
+        return Finding(getattr(error, "check", "structure"), str(error), facts=getattr(error, "facts", {}))
     return Evaluation(impl, case, args, output, pullback, cotangent, given, grads, reference_output, reference_grads,
                       rounding_output, rounding_grads, timeout)
 
 
 FLOAT32_SAMPLES = 4
+HALF_TYPES = ("bfloat16",)   # float types NumPy holds through ml_dtypes (kind "V")
 
 
 def _one_ulp(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Every element moved one unit in the last place of its own dtype, up or down at random."""
     up = rng.random(a.shape) < 0.5
+    if a.dtype.name in HALF_TYPES:  # NumPy's nextafter does not know ml_dtypes' bfloat16
+        wide = a.astype(np.float64)
+        return np.where(up, wide * (1 + rounding_unit(a.dtype.name)), wide * (1 - rounding_unit(a.dtype.name))).astype(a.dtype)
     return np.where(up, np.nextafter(a, np.inf), np.nextafter(a, -np.inf)).astype(a.dtype)
 
 
@@ -154,14 +158,14 @@ def conditioning(case: Case, cotangent: tuple[np.ndarray, ...], outputs: tuple[n
                  grads: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """How far the exact outputs and gradients move when every input and upstream value moves by one
     rounding unit of the case's dtype: the error that rounding alone causes in this case."""
-    eps = float(np.finfo(case.dtype).eps)
+    eps = rounding_unit(case.dtype)
     rng = np.random.default_rng([case.seed, 11])
 
     def nudge(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a, dtype=np.float64)
         return a * (1 + eps * rng.choice([-1.0, 1.0], size=a.shape))
 
-    nudged = {n: nudge(a) if a.dtype.kind == "f" else a for n, a in case.inputs.items()}
+    nudged = {n: nudge(a) if a.dtype.kind in "fV" else a for n, a in case.inputs.items()}
     moved = replace(case, inputs=nudged)
     out2, _, grads2 = reference(moved, lambda shapes: tuple(nudge(c) for c in cotangent))
     return (tuple(np.abs(a - b) for a, b in zip(out2, outputs)), tuple(np.abs(a - b) for a, b in zip(grads2, grads)))

@@ -34,7 +34,7 @@ def check_linearity(ev: Evaluation) -> Finding | None:
 
 def _same(a: Any, b: Any) -> bool:
     a, b = np.asarray(a), np.asarray(b)
-    return a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+    return a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind in "fV")
 
 
 def check_mutation(ev: Evaluation) -> Finding | None:

@@ -125,9 +125,10 @@ def parse_call(text: str, stem: str = "?") -> tuple[Argument, ...]:
             continue
         entries = []
         for entry in _split_top(inner):
-            key, _, value = (s.strip() for s in entry.partition("="))
-            if not _NAME.match(key):
-                raise UsageError(f"convention {stem!r}: {key!r} in {name}{{...}} is not a name")
+            key, sep, value = (s.strip() for s in entry.partition("="))
+            if not _NAME.match(key) or (sep and not value):
+                raise UsageError(f"convention {stem!r}: {entry.strip()!r} in {name}{{...}} is neither a name "
+                                 f"nor name=value")
             if not value:
                 entries.append((key, key, None))
             elif _NAME.match(value) and value not in ("True", "False", "None"):
@@ -184,7 +185,10 @@ def parse_conventions(raw: Any, where: str) -> tuple[Convention, ...]:
         unknown = set(row) - allowed
         if unknown:
             raise UsageError(f"{where}: row {i + 1} has unknown key {sorted(unknown)[0]!r}; known: {', '.join(sorted(allowed))}")
-        parsed.append(Convention(**{k: tuple(v) if k == "evenly" else v for k, v in row.items()}))
+        try:
+            parsed.append(Convention(**{k: tuple(v) if k == "evenly" else v for k, v in row.items()}))
+        except UsageError as error:
+            raise UsageError(f"{where}: row {i + 1}: {error}") from None
     return tuple(parsed)
 
 

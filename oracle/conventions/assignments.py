@@ -39,7 +39,7 @@ __all__ = ["AssignmentPlugin", "Forward", "Backward", "Loss", "discover_file", "
 _MODULES: dict[str, Any] = {}
 _SKIP_FOLDERS = {"__pycache__", "site-packages", "node_modules", "build", "dist"}
 # A forward whose file states that output sizes divide evenly: an assert or its docstring says so.
-_EVENLY = re.compile(r"%\s*[\w.]*stride|divides? evenly|evenly divid", re.I)
+_EVENLY = re.compile(r"%\s*[\w.\[\]'\"]*stride|divides? evenly|evenly divid", re.I)
 
 
 # --------------------------------------------------------------------------- loading a file again, in any process
@@ -394,7 +394,7 @@ def discover_file(path: Path, target: str | None = None, name: str | None = None
         found, missing = scan(source, table(extra))
     except SyntaxError as error:
         raise TargetError(f"{path} is not valid Python: line {error.lineno}: {error.msg}") from None
-    except UsageError as error:
+    except (UsageError, ValueError) as error:  # a bad [tool.oracle] table (ConfigError) or conventions row
         raise TargetError(str(error)) from None
     if not found and not missing:
         raise TargetError(f"{target or path} defines no oracle.Plugin and no function the assignment conventions know "

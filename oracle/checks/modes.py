@@ -1,0 +1,214 @@
+"""Checks of the other modes of differentiation: forward mode, the adjoint identity and second order.
+
+- jvp: the implementation's forward-mode tangents against jax.jvp of the reference (float64).
+- adjoint: ⟨J·u, v⟩ from its forward mode equals ⟨u, Jᵀ·v⟩ from its pullback. Needs no reference
+  and no finite differences, so it also covers ops no spec describes.
+- second_order: ∇ₓ ⟨pullback(v), w⟩ (torch's double backward, jax.grad through a custom rule)
+  against the same quantity of the reference in float64.
+
+A mode the implementation does not have is skipped with the reason (`skipped`). A mode it
+declared (modes=("rev", "fwd"), order=2) must hold: failing to run it is a finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..plugin import FRAMEWORK_CONVENTIONS, Implementation, ModeUnsupported
+from ..reference_modes import reference_jvp, reference_second_order
+from ..result import Finding
+from ..tolerances import ROUNDING_ALLOWANCE, eps
+from .calling import call
+from .evaluation import Evaluation
+from .evidence import _small, compare
+
+__all__ = ["MODE_CHECKS", "skipped", "check_jvp", "check_adjoint", "check_second_order"]
+
+MODE_CHECKS = ("jvp", "adjoint", "second_order")
+_TANGENT_STREAM, _DIRECTION_STREAM, _NUDGE_STREAM = 5, 6, 17
+
+
+def skipped(impl: Implementation) -> dict[str, str]:
+    """check name -> why this implementation does not get it (its convention, its declarations, its code)."""
+    convention = impl.convention
+    if convention not in FRAMEWORK_CONVENTIONS:
+        return {"jvp": f"the {convention} convention has no forward mode",
+                "adjoint": f"the {convention} convention has no forward mode",
+                "second_order": f"a {convention} implementation's pullback is NumPy, not differentiable"}
+    reasons = dict(impl.adapter().unsupported(impl))
+    if impl.modes is not None and "fwd" not in impl.modes:
+        reasons["jvp"] = reasons["adjoint"] = f"declared modes={impl.modes!r}"
+    if impl.order == 1:
+        reasons["second_order"] = "declared order=1"
+    if impl.spec.reference is None:
+        for name in ("jvp", "second_order"):
+            reasons.setdefault(name, f"{impl.spec.name} has no JAX reference")
+    return reasons
+
+
+def _short_numbers(case, shapes: Sequence[tuple], stream: int) -> list[np.ndarray]:
+    rng = np.random.default_rng([case.seed, stream])
+    return [np.round(rng.uniform(-2.0, 2.0, size=s), 3).astype(case.dtype) for s in shapes]
+
+
+def _differentiable_shapes(ev: Evaluation) -> list[tuple]:
+    return [ev.case.inputs[n].shape for n in ev.spec.differentiable]
+
+
+def _attempt(ev: Evaluation, fn: Callable, *args: Any) -> tuple[Any, str | None]:
+    """(result, None), or (None, reason) when the implementation has no such mode."""
+    def run():
+        try:
+            return fn(*args), None
+        except ModeUnsupported as error:
+            return None, str(error)
+    return call(run, timeout=ev.timeout)
+
+
+def _not_there(ev: Evaluation, check: str, reason: str, declared: bool) -> Finding | None:
+    if not declared:
+        return None  # a mode the implementation never claimed: skipped
+    claim = "order=2" if check == "second_order" else f"modes={ev.impl.modes!r}"
+    return Finding(check, f"declared {claim}, but {reason}", facts={"declared": claim})
+
+
+def _nudged(ev: Evaluation, arrays: Sequence[np.ndarray]):
+    """The case and `arrays` with every float value moved by one rounding unit of the case's dtype."""
+    unit = eps(ev.dtype)
+    rng = np.random.default_rng([ev.case.seed, _NUDGE_STREAM])
+
+    def nudge(a):
+        a = np.asarray(a, dtype=np.float64)
+        return a * (1 + unit * rng.choice([-1.0, 1.0], size=a.shape))
+
+    case = replace(ev.case, inputs={n: nudge(a) if a.dtype.kind in "fV" else a for n, a in ev.case.inputs.items()})
+    return case, [nudge(a) for a in arrays]
+
+
+def _rounding(ev: Evaluation, evaluate: Callable, arrays: Sequence[Sequence[np.ndarray]],
+              expected: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """How far the exact result moves under one rounding unit of the inputs, and, below float64, how
+    far the reference itself lands when evaluated in the case's dtype: what rounding alone does here."""
+    flat = [a for group in arrays for a in group]
+    case, moved = _nudged(ev, flat)
+    groups, start = [], 0
+    for group in arrays:
+        groups.append(moved[start:start + len(group)])
+        start += len(group)
+    spread = [np.abs(m - e) for m, e in zip(evaluate(case, *groups), expected)]
+    if ev.dtype != "float64":
+        low = evaluate(ev.case, *arrays, precision=ev.dtype)
+        spread = [np.maximum(s, np.abs(m - e)) for s, m, e in zip(spread, low, expected)]
+    return spread
+
+
+def _as_results(values: Any, expected: Sequence[np.ndarray], ev: Evaluation, check: str, what: str):
+    """The arrays the implementation returned, or a Finding saying why they cannot be compared."""
+    values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
+    if len(values) != len(expected):
+        return Finding(check, f"{len(values)} {what}s came back; {len(expected)} were expected")
+    arrays = []
+    for i, (value, wanted) in enumerate(zip(values, expected)):
+        label = f"{what} {i}" if len(values) > 1 else what
+        array = None if value is None else np.asarray(value)
+        if array is None or array.dtype.kind not in "fV":
+            return Finding(check, f"the {label} is {'None' if array is None else f'of dtype {array.dtype}'}, not a float array")
+        if array.shape != wanted.shape:
+            return Finding(check, f"the {label} has shape {array.shape}; the reference's has shape {wanted.shape}",
+                           got=_small(array), expected=_small(wanted),
+                           facts={"got_shape": list(array.shape), "expected_shape": list(wanted.shape)})
+        if array.dtype != np.dtype(ev.dtype):
+            return Finding(check, f"the {label} has dtype {array.dtype}; the case is {ev.dtype}",
+                           facts={"got_dtype": str(array.dtype), "expected_dtype": ev.dtype})
+        if not np.isfinite(array.astype(np.float64)).all():
+            return Finding(check, f"the {label} has NaN or Inf", got=_small(array))
+        arrays.append(array)
+    return tuple(arrays)
+
+
+def _compare_all(ev: Evaluation, check: str, names: Sequence[str | None], got, expected, labels: Sequence[str],
+                 rounding: Callable[[], list[np.ndarray]]) -> Finding | None:
+    """Compare element by element; only on a mismatch is the (costly) rounding estimate made and applied."""
+    rtol = ev.rtol(check)
+    allowance = None
+    for i, (name, g, e, label) in enumerate(zip(names, got, expected, labels)):
+        finding = compare(check, name, g, e, rtol, label)
+        if finding and allowance is None:
+            allowance = rounding()
+        if finding:
+            finding = compare(check, name, g, e, rtol, label, rounding=allowance[i])
+        if finding:
+            return finding
+    return None
+
+
+def check_jvp(ev: Evaluation) -> Finding | None:
+    if "jvp" in skipped(ev.impl):
+        return None
+    tangents = _short_numbers(ev.case, _differentiable_shapes(ev), _TANGENT_STREAM)
+    result, reason = _attempt(ev, ev.impl.jvp, ev.case.args(), tangents)
+    if reason:
+        return _not_there(ev, "jvp", reason, ev.impl.modes is not None and "fwd" in ev.impl.modes)
+    expected = reference_jvp(ev.case, tangents)
+    got = _as_results(result[1], expected, ev, "jvp", "forward-mode tangent")
+    if isinstance(got, Finding):
+        return got
+    labels = [f"the forward-mode tangent{'' if len(got) == 1 else f' of output {i}'} differs from jax.jvp of the reference"
+              for i in range(len(got))]
+    return _compare_all(ev, "jvp", [None] * len(got), got, expected, labels,
+                        lambda: _rounding(ev, reference_jvp, [tangents], expected))
+
+
+def check_adjoint(ev: Evaluation) -> Finding | None:
+    if "adjoint" in skipped(ev.impl):
+        return None
+    u = _short_numbers(ev.case, _differentiable_shapes(ev), _TANGENT_STREAM + 10)
+    result, reason = _attempt(ev, ev.impl.jvp, ev.case.args(), u)
+    if reason:
+        return _not_there(ev, "adjoint", reason, ev.impl.modes is not None and "fwd" in ev.impl.modes)
+    tangent_out = tuple(result[1]) if isinstance(result[1], (tuple, list)) else (result[1],)
+    if len(tangent_out) != len(ev.cotangent) or any(np.shape(t) != c.shape for t, c in zip(tangent_out, ev.cotangent)):
+        return Finding("adjoint", f"the forward mode gave tangents of shapes {[np.shape(t) for t in tangent_out]}; "
+                                  f"the outputs have shapes {[c.shape for c in ev.cotangent]}")
+    terms_fwd = [np.asarray(t, dtype=np.float64) * c.astype(np.float64) for t, c in zip(tangent_out, ev.cotangent)]
+    terms_rev = [a.astype(np.float64) * g.astype(np.float64) for a, g in zip(u, ev.grads)]
+    forward, reverse = float(sum(t.sum() for t in terms_fwd)), float(sum(t.sum() for t in terms_rev))
+    scale = float(sum(np.abs(t).sum() for t in terms_fwd + terms_rev))
+    rtol = ev.rtol("adjoint")
+    error = abs(forward - reverse) / max(scale, 1e-3)
+    if error > rtol and ev.reference_grads is not None:
+        # What rounding alone moves each side by in this case (an ill-conditioned case cancels).
+        expected = reference_jvp(ev.case, u)
+        moved_fwd = _rounding(ev, reference_jvp, [u], expected)
+        ev.widen_for_float32_rounding()
+        moved = sum(float(np.sum(m * np.abs(c.astype(np.float64)))) for m, c in zip(moved_fwd, ev.cotangent))
+        moved += sum(float(np.sum(r * np.abs(a.astype(np.float64)))) for r, a in zip(ev.rounding_grads, u))
+        error = abs(forward - reverse) / max(scale, 1e-3, ROUNDING_ALLOWANCE * moved / rtol)
+    if error <= rtol:
+        return None
+    return Finding("adjoint", f"the forward and reverse modes disagree: ⟨J·u, v⟩ from the jvp is {forward:.6g}, "
+                              f"⟨u, Jᵀ·v⟩ from the pullback is {reverse:.6g} (relative error {error:.2g} > threshold {rtol:.0e})",
+                   error=error, threshold=rtol, facts={"forward": forward, "reverse": reverse})
+
+
+def check_second_order(ev: Evaluation) -> Finding | None:
+    if "second_order" in skipped(ev.impl):
+        return None
+    w = _short_numbers(ev.case, _differentiable_shapes(ev), _DIRECTION_STREAM)
+    v = [c.copy() for c in ev.cotangent]
+    result, reason = _attempt(ev, ev.impl.second_order, ev.case.args(), v, w)
+    if reason:
+        return _not_there(ev, "second_order", reason, ev.impl.order == 2)
+    expected = reference_second_order(ev.case, v, w)
+    got = _as_results(result, expected, ev, "second_order", "second-order gradient")
+    if isinstance(got, Finding):
+        return got
+    names = list(ev.spec.differentiable)
+    labels = [f"the derivative of the pullback, ∇ₓ⟨pullback(v), w⟩, for {name!r} differs from the reference's "
+              "second-order product" for name in names]
+    return _compare_all(ev, "second_order", names, got, expected, labels,
+                        lambda: _rounding(ev, reference_second_order, [v, w], expected))
+
