@@ -3,6 +3,8 @@
 Images are NCHW; convolution weights are (F, C, HH, WW). Output sides are floored, as in PyTorch.
 """
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -79,8 +81,11 @@ def dropout_mask(shape, p, seed):
 
 
 def _dropout(x, p, seed):
-    # The mask is data, not a function of x: the gradient is dout * mask / (1 - p).
-    return x * jnp.asarray(dropout_mask(x.shape, p, seed), x.dtype) / (1.0 - p)
+    # The mask is data, not a function of x: the gradient is dout * mask / (1 - p). The seed is
+    # traced (one compiled program serves every seed), so NumPy draws the mask in a callback.
+    mask = jax.pure_callback(lambda s: dropout_mask(x.shape, p, int(s)), jax.ShapeDtypeStruct(x.shape, jnp.bool_),
+                             seed, vmap_method="broadcast_all")
+    return x * mask.astype(x.dtype) / (1.0 - p)
 
 
 SPECS = [
@@ -99,7 +104,7 @@ SPECS = [
          reference=_max_pool2d, kinks=_pool_gaps, where=_pool_fits, dims=_IMAGE_DIMS,
          math="max over each size×size window, step stride;  dout goes to each window's maximum"),
     Spec("dropout", inputs={"x": "n d"},
-         hyper={"p": choice(0.5, 0.0, 0.25, 0.75), "seed": integers(0, 2**32 - 1)},
+         hyper={"p": choice(0.5, 0.0, 0.25, 0.75), "seed": replace(integers(0, 2**32 - 1), traced=True)},
          reference=_dropout,
          math="x · mask / (1 - p),  mask = default_rng(seed).random(x.shape) >= p"),
 ]
