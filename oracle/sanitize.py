@@ -46,11 +46,8 @@ def for_terminal(text: object, limit: int = MAX_TEXT) -> str:
 
 
 def safe_str(value: object) -> str:
-    """str(value) even when its __str__ raises or returns something else: the value's fault, not ours."""
+    """str(value) even when its __str__ raises or returns no string: the value's fault, not ours."""
     try:
-        text = str(value)
-        if isinstance(text, str):
-            return text
+        return str(value)          # str() itself raises TypeError when __str__ returns something else
     except Exception as error:  # noqa: BLE001 - a user's __str__ may raise anything
         return f"<{type(value).__name__} whose str() raised {type(error).__name__}>"
-    return f"<{type(value).__name__} whose str() is not a string>"

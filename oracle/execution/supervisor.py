@@ -17,10 +17,11 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -234,7 +235,7 @@ def _discover_in_worker(target: str, pool: Any, scratch: Path, limits: Limits) -
         executor = pools.InlineExecutor()
         return executor.submit(discover_job, target).result()
     beat, out = str(scratch / "discover.beat"), str(scratch / "discover.out")
-    future = pool.submit(discover_job, target, beat, out)
+    future = pool.submit(discover_job, target, beat, out, os.getcwd(), tuple(sys.path))
     while True:
         done, _ = wait([future], timeout=POLL)
         if done:
@@ -270,7 +271,8 @@ def _beat(path: str | None) -> dict:
 
 
 def _judge(work, settings, executors, local, scratch, limits, listener, book, time_budget, clock, run) -> list[Verdict]:
-    pending = [Job(i, info, dtype, dict(settings)) for i, (info, dtype) in enumerate(work)]
+    here, path = os.getcwd(), tuple(sys.path)
+    pending = [Job(i, info, dtype, dict(settings), cwd=here, path=path) for i, (info, dtype) in enumerate(work)]
     pending.reverse()
     slots = _Slots(executors)
     running: dict[Future, _Running] = {}
@@ -285,8 +287,8 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
                 job = pending.pop()
                 watched = getattr(executor, "kills_on_cancel", False)
                 if watched:
-                    job = Job(job.index, job.info, job.dtype, job.settings,
-                              str(scratch / f"job{job.index}.beat"), str(scratch / f"job{job.index}.out"))
+                    job = replace(job, heartbeat=str(scratch / f"job{job.index}.beat"),
+                                  output=str(scratch / f"job{job.index}.out"))
                 _notify(listener, "starting", job.info, job.dtype)
                 if isinstance(executor, pools.InlineExecutor):
                     future = executor.submit(_judge_inline, job, local)
@@ -301,6 +303,7 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
                 slots.give(state.executor)
                 verdict = _outcome(future, state, limits)
                 if verdict is None:       # the time budget ran out inside it
+                    run.incomplete, run.stopped_because = True, "time budget"
                     continue
                 verdicts.append(verdict)
                 if book is not None:
