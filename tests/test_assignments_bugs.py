@@ -1,0 +1,53 @@
+"""Each classic assignment bug, planted in a copy of the correct corpus, is caught and blamed on the right function."""
+
+import pytest
+
+from assignment_support import planted, verdict
+
+BUGS = [
+    # (file, label, correct text, planted text, check expected, function blamed)
+    ("layers.py", "affine", "dx = dout.dot(w.T).reshape(x.shape)", "dx = dout.dot(w.T)", "shape", "affine_backward"),
+    ("layers.py", "conv_naive", "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:-pad, pad:-pad]",
+     "shape", "conv_backward_naive"),
+    ("layers.py", "max_pool_naive", "dx[n, c, i * stride + r, j * stride + s] += dout[n, c, i, j]",
+     "dx[n, c, i * stride + r, j * stride + s] = dout[n, c, i, j]", "reference", "max_pool_backward_naive"),
+    ("fast_layers.py", "max_pool_fast", "np.add.at(dx, (n, c, i * stride + r, j * stride + s), dout)",
+     "dx[n, c, i * stride + r, j * stride + s] = dout", "reference", "max_pool_backward_fast"),
+    ("layers.py", "affine", "out = x.reshape(x.shape[0], -1).dot(w) + b", "out = x.reshape(x.shape[0], -1).dot(w) - b",
+     "forward", "affine_forward"),
+    ("layers.py", "softmax_loss", "dx[np.arange(N), y] -= 1\n    dx /= N", "dx[np.arange(N), y] -= 1", "reference",
+     "softmax_loss"),
+    ("layers.py", "layernorm", "dx = (D * dxhat - dxhat.sum(axis=1, keepdims=True)",
+     "dx = (D * dxhat - dxhat.sum(axis=0, keepdims=True)", "reference", "layernorm_backward"),
+    ("layers.py", "spatial_groupnorm", "dgamma = np.sum(dout * xhat, axis=(0, 2, 3), keepdims=True)",
+     "dgamma = np.sum(dout * xhat, axis=(0, 2, 3))", "shape", "spatial_groupnorm_backward"),
+    ("rnn_layers.py", "word_embedding", "np.add.at(dW, x, dout)", "dW[x] = dout", "reference", "word_embedding_backward"),
+    ("rnn_layers.py", "rnn", "rnn_step_backward(dh[:, t] + dprev, cache[t])", "rnn_step_backward(dh[:, t], cache[t])",
+     "reference", "rnn_backward"),
+    ("rnn_layers.py", "lstm_step", "dprev_c = dc * f", "dprev_c = dc", "reference", "lstm_step_backward"),
+    ("rnn_layers.py", "temporal_softmax_loss", "    dx_flat *= mask_flat[:, None]\n", "", "reference",
+     "temporal_softmax_loss"),
+]
+
+
+@pytest.mark.parametrize("file, label, old, new, check, function", BUGS, ids=[f"{b[1]}-{b[4]}" for b in BUGS])
+def test_a_planted_bug_is_caught_and_blamed_on_its_function(tmp_path, file, label, old, new, check, function):
+    v = verdict(planted(tmp_path, file, old, new), label, examples=25)
+    assert (v.status, v.check) == ("failed", check), v.message
+    assert v.source_function == function
+    assert v.source_file.endswith(file) and v.source_line > 0
+
+
+def test_the_unpadding_bug_shrinks_to_pad_zero(tmp_path):
+    path = planted(tmp_path, "layers.py", "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:-pad, pad:-pad]")
+    v = verdict(path, "conv_naive", examples=25)
+    assert v.case.hyper["pad"] == 0
+    assert v.facts["got_shape"][2:] == [0, 0]
+
+
+def test_the_overwrite_bug_shrinks_to_overlapping_windows(tmp_path):
+    path = planted(tmp_path, "layers.py", "dx[n, c, i * stride + r, j * stride + s] += dout[n, c, i, j]",
+                   "dx[n, c, i * stride + r, j * stride + s] = dout[n, c, i, j]")
+    v = verdict(path, "max_pool_naive", examples=25)
+    hyper = v.case.hyper
+    assert hyper["stride"] < max(hyper["pool_height"], hyper["pool_width"])

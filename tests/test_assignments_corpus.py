@@ -1,0 +1,44 @@
+"""No false alarm: our correct assignment-style layers pass in float64 and float32."""
+
+import pytest
+
+from assignment_support import CORPUS, implementation
+from oracle.run import judge
+
+PAIRS = [(file, label) for file, labels in {
+    "layers.py": ["affine", "relu", "sigmoid", "batchnorm", "batchnorm_alt", "layernorm", "dropout", "conv_naive",
+                  "max_pool_naive", "spatial_batchnorm", "spatial_groupnorm", "softmax_loss", "svm_loss"],
+    "fast_layers.py": ["conv_fast", "max_pool_fast"],
+    "rnn_layers.py": ["rnn_step", "rnn", "lstm_step", "lstm", "word_embedding", "temporal_affine",
+                      "temporal_softmax_loss"],
+}.items() for label in labels]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("file, label", PAIRS, ids=[label for _, label in PAIRS])
+def test_correct_assignment_code_passes(file, label, dtype):
+    v = judge(implementation(CORPUS / file, label), dtype, examples=12, seed=7)
+    assert v.status == "passed", v.message
+
+
+def test_a_float64_gradient_for_a_float32_input_is_reported_and_its_values_judged():
+    impl = implementation(CORPUS / "layers.py", "dropout")     # dx = dout * mask, the mask float64
+    v = judge(impl, "float32", examples=12, seed=7)
+    assert v.status == "passed"
+    assert any("float64 for a float32 input" in hint for hint in v.hints)
+    assert "float64 for a float32 input" in v.message
+
+
+def test_the_same_gradient_fails_the_gate_when_the_setting_is_fail():
+    impl = implementation(CORPUS / "layers.py", "dropout")
+    impl.float64_grads = "fail"
+    v = judge(impl, "float32", examples=12, seed=7)
+    assert (v.status, v.check) == ("failed", "dtype")
+
+
+def test_plugins_are_strict_by_default():
+    from oracle.plugin import Plugin
+
+    plugin = Plugin("strict")
+    plugin.pullback("relu", lambda x: (x * (x > 0), lambda g: (g * (x > 0)).astype("float64")))
+    assert plugin.implementations[0].float64_grads == "fail"
