@@ -183,12 +183,13 @@ def check(quiet: int, verbose: int, **given: Any) -> int:
         console.print(Text(f"baseline {settings['baseline']} does not exist yet, so no failure is known; "
                            "`oracle baseline` writes it from this run", style="yellow"), soft_wrap=True)
     database = (config.path.parent if config.path else Path.cwd()) / examples_db.DEFAULT_DB
-    with examples_db.activate(db=database, pinned=settings["examples_from"] or ()):
-        with ProgressListener(console, level) as listener, stop_on_signals():
-            run = run_check(list(settings["targets"]), ops=settings["ops"] or None,
-                            dtypes=settings["dtypes"] or None, examples=settings["examples"],
-                            seed=settings["seed"], time_budget=settings["time_budget"], listener=listener,
-                            cache=settings["cache"], **execution_settings(settings))
+    pinned = [str(Path(p).resolve()) for p in settings["examples_from"] or ()]
+    with ProgressListener(console, level) as listener, stop_on_signals():
+        run = run_check(list(settings["targets"]), ops=settings["ops"] or None,
+                        dtypes=settings["dtypes"] or None, examples=settings["examples"],
+                        seed=settings["seed"], time_budget=settings["time_budget"], listener=listener,
+                        cache=settings["cache"], examples_from=pinned, examples_db=str(database.resolve()),
+                        **execution_settings(settings))
     if not run.verdicts and not run.incomplete:
         _complain(f"oracle: nothing to check: no implementation is registered by {', '.join(map(_one_line, settings['targets']))} "
                   "(plugin.pullback('op') and its siblings register one)")
@@ -516,12 +517,12 @@ def _function_text(function: Any, keyword: str) -> str:
 # --------------------------------------------------------------------------- selftest
 
 @cli.command()
-@options("examples", "seed")
-def selftest(examples: int | None, seed: int | None) -> int:
+@options("examples", "seed", "workers")
+def selftest(examples: int | None, seed: int | None, workers: int | str | None) -> int:
     """Run the oracle on its own mutants: every deliberately wrong implementation must be caught."""
     from .selftest import main as selftest_main
 
-    return selftest_main(examples, seed, _console())
+    return selftest_main(examples, seed, _console(), workers=resolve({"workers": workers}, load_config())["workers"])
 
 
 cli.add_command(cache_command)   # oracle cache info | clear

@@ -8,26 +8,25 @@ the case seed: the arrays are drawn from it), so that is all a saved case holds.
     oracle-pinned.json            pinned regression cases (`oracle pin RUN.json LABEL`), replayed
                                   by `examples_from` ([tool.oracle], assert_gradients, --examples-from)
 
-Both are files of the `pinned` schema, keyed by 'plugin::implementation::dtype'. The settings
-reach the engine through the environment, so a worker process finds them as the CLI set them.
+Both are files of the `pinned` schema, keyed by 'plugin::implementation::dtype'. judge() takes
+the pinned files and the database folder as settings (examples_from=, examples_db=), so they
+reach a worker process like any other setting.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from .result import Run, Verdict, write_atomic
 
-__all__ = ["DEFAULT_DB", "DEFAULT_PINNED", "activate", "key", "replay", "remember", "pin", "read", "PinError"]
+__all__ = ["DEFAULT_DB", "DEFAULT_PINNED", "key", "replay", "remember", "pin", "read", "PinError"]
 
 DEFAULT_DB = ".oracle/examples"
 DEFAULT_PINNED = "oracle-pinned.json"
-DB_ENV, PINNED_ENV = "ORACLE_EXAMPLES_DB", "ORACLE_EXAMPLES_FROM"
 FORMAT_VERSION = 1
 KEPT_PER_KEY = 20            # pinned cases per verdict; more is a sign of pinning in a loop
 
@@ -38,24 +37,6 @@ class PinError(ValueError):
 
 def key(plugin: str, implementation: str, dtype: str) -> str:
     return f"{plugin}::{implementation}::{dtype}"
-
-
-@contextlib.contextmanager
-def activate(db: str | os.PathLike | None = None, pinned: Sequence[str | os.PathLike] = ()) -> Iterator[None]:
-    """Within the block, judge() replays these files' cases and keeps failures in `db`."""
-    saved = {name: os.environ.get(name) for name in (DB_ENV, PINNED_ENV)}
-    if db is not None:
-        os.environ[DB_ENV] = str(Path(db).resolve())
-    if pinned:
-        os.environ[PINNED_ENV] = os.pathsep.join(str(Path(p).resolve()) for p in pinned)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _db_file(db: str, entry: str) -> Path:
@@ -86,14 +67,14 @@ def _case_of(verdict: Verdict) -> dict[str, Any] | None:
     return {"dims": dict(case.dims), "batch": list(case.batch), "hyper": dict(case.hyper), "seed": case.seed}
 
 
-def replay(impl: Any, dtype: str) -> list:
+def replay(impl: Any, dtype: str, pinned: Sequence[str | os.PathLike] = (), db: str | os.PathLike | None = None) -> list:
     """The cases to try first for (implementation, dtype): pinned ones, then the last failure. Never raises."""
     from .cases import build_case
 
     entry = key(impl.plugin, impl.label, dtype)
-    sources = [p for p in os.environ.get(PINNED_ENV, "").split(os.pathsep) if p]
-    if os.environ.get(DB_ENV):
-        sources.append(str(_db_file(os.environ[DB_ENV], entry)))
+    sources = [str(p) for p in pinned or ()]
+    if db:
+        sources.append(str(_db_file(str(db), entry)))
     found, seen = [], set()
     for source in sources:
         try:
@@ -114,13 +95,12 @@ def replay(impl: Any, dtype: str) -> list:
     return found
 
 
-def remember(verdict: Verdict) -> None:
-    """Keep the shrunk case of a failing verdict in the local database; forget it once the verdict passes."""
-    db = os.environ.get(DB_ENV)
+def remember(verdict: Verdict, db: str | os.PathLike | None) -> None:
+    """Keep the shrunk case of a failing verdict in the database folder `db`; forget it once the verdict passes."""
     if not db or verdict.status == "skipped":
         return
     entry = key(verdict.plugin, verdict.implementation, verdict.dtype)
-    path = _db_file(db, entry)
+    path = _db_file(str(db), entry)
     case = _case_of(verdict) if verdict.status in ("failed", "errored") else None
     try:
         if case is not None:

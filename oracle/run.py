@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterable, Sequence
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from . import compile_cache, examples_db
+from . import compile_cache
+from . import examples_db as saved_examples
 from .blame import locate
 from .cases import cases
 from .checks import CASE_TIMEOUT, checks_for, run_checks
@@ -90,13 +91,16 @@ def reproduce_command(impl: Implementation, dtype: str, seed: int, examples: int
 
 def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, seed: int = 0,
           timeout: float = CASE_TIMEOUT, on_case: Callable[[Any], None] | None = None,
-          deadline: float | None = None, cache: bool = True) -> Verdict:
+          deadline: float | None = None, cache: bool = True, examples_from: Sequence[str] = (),
+          examples_db: str | None = None) -> Verdict:
     """Search for a case where the implementation is wrong; the verdict, with the shrunk case if one is found.
 
     on_case(case) is called before each case is judged and before the failing case is explained:
     a worker reports it to its supervisor, which then knows which case hung or ended the process.
     deadline (a time.perf_counter() value) is checked before each case: OutOfTime once it has passed.
-    Cases saved by earlier runs (oracle.examples_db) are tried before any new one.
+    Cases saved by earlier runs are tried before any new one: the pinned cases of the files
+    `examples_from`, then the last failure kept in the folder `examples_db` (oracle.examples_db),
+    which also keeps this verdict's failing case, or forgets it once the verdict passes.
     cache: keep compiled reference programs on disk between runs (oracle.compile_cache).
     """
     started = time.perf_counter()
@@ -130,7 +134,7 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
         if finding is not None:
             raise CaseFailed(finding, evaluation, case)
 
-    for saved in examples_db.replay(impl, dtype):
+    for saved in saved_examples.replay(impl, dtype, examples_from, examples_db):
         search = example(saved)(search)
     # Without a key hypothesis digests the test's source on every run (a few ms); with
     # database=None the key is never used for anything else.
@@ -151,20 +155,20 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
         verdict = explain(failure.finding, failure.evaluation, failure.case, base, reproduce, flaky=flaky)
         verdict.examples, verdict.duration = evaluated, time.perf_counter() - started
         verdict.hints += [w for w in sorted(warnings) if w not in verdict.hints]
-        return _finish(verdict, impl)
+        return _finish(verdict, impl, examples_db)
     return _finish(Verdict(status="passed", examples=evaluated, reproduce=reproduce,
                            message=f"{evaluated} cases, every check passed" + "".join(f"; {w}" for w in sorted(warnings)),
-                           hints=sorted(warnings), duration=time.perf_counter() - started, **base), impl)
+                           hints=sorted(warnings), duration=time.perf_counter() - started, **base), impl, examples_db)
 
 
-def _finish(verdict: Verdict, impl: Implementation) -> Verdict:
+def _finish(verdict: Verdict, impl: Implementation, examples_db: str | None) -> Verdict:
     """Name the function the failure points at, and keep (or forget) the failing case for the next run."""
     if verdict.status in ("failed", "errored"):
         where = locate(impl.code, impl.convention, verdict.check, verdict.argument)
         if where is not None:
             verdict.source_function, verdict.source_file = where.function, where.file
             verdict.source_line, verdict.source_text = where.line, where.text
-    examples_db.remember(verdict)
+    saved_examples.remember(verdict, examples_db)
     return verdict
 
 

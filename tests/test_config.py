@@ -42,7 +42,7 @@ def test_option_parse_accepts_command_line_strings_and_toml_values(name, given, 
 
 
 @pytest.mark.parametrize("name, given, says", [
-    ("examples", "0", "a whole number >= 1"), ("examples", "many", "a whole number >= 1"),
+    ("examples", "0", "a whole number from 1 to 100000"), ("examples", "many", "a whole number from 1 to 100000"),
     ("examples", True, "a whole number"), ("seed", -1, ">= 0"), ("time_budget", "0", "a number > 0"),
     ("time_budget", "nan", "a number > 0"), ("dtypes", "float16", "one of float64, float32"),
     ("strict", "yes", "true or false"), ("report", "", "non-empty path"),
@@ -100,7 +100,7 @@ def test_an_unknown_key_with_no_close_match_lists_the_known_keys(tmp_path):
 
 def test_a_value_of_the_wrong_kind_names_the_key_and_what_it_takes(tmp_path):
     write_pyproject(tmp_path, "[tool.oracle]\nexamples = 'lots'\n")
-    with pytest.raises(ConfigError, match=r"\[tool.oracle\] examples must be a whole number >= 1, got 'lots'"):
+    with pytest.raises(ConfigError, match=r"\[tool.oracle\] examples must be a whole number from 1 to 100000, got 'lots'"):
         load_config(tmp_path)
     write_pyproject(tmp_path, "[tool.oracle]\ndtypes = ['float64', 'bfloat16']\n")
     with pytest.raises(ConfigError, match="dtypes must be one of float64, float32, got 'bfloat16'"):
@@ -140,4 +140,4 @@ def test_a_bad_option_value_on_the_command_line_is_one_line_with_exit_code_2(tmp
     result = CliRunner().invoke(cli, ["check", "gatecore", "--examples", "0"])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        "oracle check: Invalid value for '--examples': must be a whole number >= 1, got '0' (see 'oracle check --help')"]
+        "oracle check: Invalid value for '--examples': must be a whole number from 1 to 100000, got '0' (see 'oracle check --help')"]

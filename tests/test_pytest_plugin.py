@@ -195,13 +195,13 @@ def test_tool_oracle_in_pyproject_sets_the_session_settings_and_a_broken_table_i
     pytester.makepyprojecttoml("[tool.oracle]\nexamples = 0\n")
     broken = pytester.runpytest("-p", "no:cacheprovider", "--oracle", "anything.py")
     assert broken.ret == pytest.ExitCode.USAGE_ERROR
-    broken.stderr.fnmatch_lines(["*oracle: *pyproject.toml: [[]tool.oracle[]] examples must be a whole number >= 1, got 0"])
+    broken.stderr.fnmatch_lines(["*oracle: *pyproject.toml: [[]tool.oracle[]] examples must be a whole number from 1 to 100000, got 0"])
 
 
 @pytest.mark.parametrize("arguments, problem", [
     ("exampels=5", "unknown argument 'exampels'; did you mean 'examples'?"),
-    ("examples='10'", "examples must be a whole number >= 1, got '10'"),
-    ("examples=0", "examples must be a whole number >= 1, got 0"),
+    ("examples='10'", "examples must be a whole number from 1 to 100000, got '10'"),
+    ("examples=0", "examples must be a whole number from 1 to 100000, got 0"),
     ("dtypes=['float16']", "dtypes must be one of float64, float32, got 'float16'"),
     ("dtypes=3", "dtypes must be a list of dtypes (float64, float32), got 3"),
     ("seed=True", "seed must be a whole number >= 0, got True"),
@@ -222,7 +222,7 @@ def test_a_marker_with_a_bad_argument_is_a_collection_error_naming_the_marker_an
 
 
 @pytest.mark.parametrize("option, value, complaint", [
-    ("--oracle-examples", "0", "argument --oracle-examples: must be a whole number >= 1, got '0'"),
+    ("--oracle-examples", "0", "argument --oracle-examples: must be a whole number from 1 to 100000, got '0'"),
     ("--oracle-seed", "x", "argument --oracle-seed: must be a whole number >= 0, got 'x'"),
     ("--oracle-dtype", "float16", "argument --oracle-dtype: must be one of float64, float32, got 'float16'"),
 ])
