@@ -416,7 +416,8 @@ def list_(targets: tuple[str, ...], verbose: bool) -> int:
     from .plugin import discover, installed_plugins
 
     console = _console()
-    say = lambda text, **kw: console.print(text, markup=False, soft_wrap=True, **kw)  # noqa: E731
+    # Plugin and implementation names are the plugin's text: no control sequence reaches the terminal.
+    say = lambda text, **kw: console.print(for_terminal(text), markup=False, soft_wrap=True, **kw)  # noqa: E731
     if not targets:
         from .specs import CATALOGUE
 
