@@ -22,7 +22,6 @@ __all__ = ["reference_modes"]
 def _mode_program(spec, static: tuple) -> Callable:
     """One jitted program for both products, so that each new shape costs one compile, not two."""
     import jax
-    import jax.numpy as jnp
 
     forward, _, _ = _programs(spec, static)
 
@@ -57,7 +56,6 @@ def reference_modes(case: Case, tangents: Sequence[np.ndarray], cotangent: Seque
                     direction: Sequence[np.ndarray], precision: str = "float64"):
     """(the tangent of each output along `tangents`, ∇ₓ ⟨vjp_x(cotangent), direction⟩ for each differentiable input)."""
     import jax
-    import jax.numpy as jnp
 
     with jax.enable_x64(True):
         primals, others, static = _arguments(case, precision)

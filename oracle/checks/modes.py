@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..plugin import FRAMEWORK_CONVENTIONS, Implementation, ModeUnsupported
-from ..reference_modes import reference_jvp, reference_second_order
+from ..reference_modes import reference_modes
 from ..result import Finding
 from ..tolerances import ROUNDING_ALLOWANCE, eps
 from .calling import call
@@ -49,13 +49,12 @@ def skipped(impl: Implementation) -> dict[str, str]:
     return reasons
 
 
-def _short_numbers(case, shapes: Sequence[tuple], stream: int) -> list[np.ndarray]:
-    rng = np.random.default_rng([case.seed, stream])
-    return [np.round(rng.uniform(-2.0, 2.0, size=s), 3).astype(case.dtype) for s in shapes]
-
-
-def _differentiable_shapes(ev: Evaluation) -> list[tuple]:
-    return [ev.case.inputs[n].shape for n in ev.spec.differentiable]
+def _vectors(ev: Evaluation) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(tangents u, direction w): short numbers in the case's dtype, one per differentiable input, from the seed."""
+    shapes = [ev.case.inputs[n].shape for n in ev.spec.differentiable]
+    u, w = (np.random.default_rng([ev.case.seed, stream]) for stream in (_TANGENT_STREAM, _DIRECTION_STREAM))
+    return ([np.round(u.uniform(-2.0, 2.0, size=s), 3).astype(ev.dtype) for s in shapes],
+            [np.round(w.uniform(-2.0, 2.0, size=s), 3).astype(ev.dtype) for s in shapes])
 
 
 def _attempt(ev: Evaluation, fn: Callable, *args: Any) -> tuple[Any, str | None]:
@@ -68,6 +67,14 @@ def _attempt(ev: Evaluation, fn: Callable, *args: Any) -> tuple[Any, str | None]
     return call(run, timeout=ev.timeout)
 
 
+def _implementation_jvp(ev: Evaluation) -> tuple[Any, str | None]:
+    """The implementation's forward mode along u, called once per case for both the jvp and the adjoint check."""
+    cache = ev.__dict__.setdefault("_modes", {})
+    if "jvp" not in cache:
+        cache["jvp"] = _attempt(ev, ev.impl.jvp, ev.case.args(), _vectors(ev)[0])
+    return cache["jvp"]
+
+
 def _not_there(ev: Evaluation, check: str, reason: str, declared: bool) -> Finding | None:
     if not declared:
         return None  # a mode the implementation never claimed: skipped
@@ -75,33 +82,36 @@ def _not_there(ev: Evaluation, check: str, reason: str, declared: bool) -> Findi
     return Finding(check, f"declared {claim}, but {reason}", facts={"declared": claim})
 
 
-def _nudged(ev: Evaluation, arrays: Sequence[np.ndarray]):
-    """The case and `arrays` with every float value moved by one rounding unit of the case's dtype."""
-    unit = eps(ev.dtype)
-    rng = np.random.default_rng([ev.case.seed, _NUDGE_STREAM])
+def _expected(ev: Evaluation, precision: str = "float64", nudged: bool = False) -> tuple[tuple, tuple]:
+    """The reference's (jvp, second-order product) for this case, once per case and variant.
 
-    def nudge(a):
-        a = np.asarray(a, dtype=np.float64)
-        return a * (1 + unit * rng.choice([-1.0, 1.0], size=a.shape))
+    nudged: at inputs and vectors moved by one rounding unit of the case's dtype; precision:
+    evaluated in another dtype. Together they say what rounding alone does in this case.
+    """
+    cache = ev.__dict__.setdefault("_modes", {})
+    key = (precision, nudged)
+    if key not in cache:
+        u, w = _vectors(ev)
+        case, arrays = ev.case, [u, list(ev.cotangent), w]
+        if nudged:
+            unit = eps(ev.dtype)
+            rng = np.random.default_rng([ev.case.seed, _NUDGE_STREAM])
 
-    case = replace(ev.case, inputs={n: nudge(a) if a.dtype.kind in "fV" else a for n, a in ev.case.inputs.items()})
-    return case, [nudge(a) for a in arrays]
+            def nudge(a):
+                a = np.asarray(a, dtype=np.float64)
+                return a * (1 + unit * rng.choice([-1.0, 1.0], size=a.shape))
+
+            case = replace(case, inputs={n: nudge(a) if a.dtype.kind in "fV" else a for n, a in case.inputs.items()})
+            arrays = [[nudge(a) for a in group] for group in arrays]
+        cache[key] = reference_modes(case, *arrays, precision=precision)
+    return cache[key]
 
 
-def _rounding(ev: Evaluation, evaluate: Callable, arrays: Sequence[Sequence[np.ndarray]],
-              expected: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """How far the exact result moves under one rounding unit of the inputs, and, below float64, how
-    far the reference itself lands when evaluated in the case's dtype: what rounding alone does here."""
-    flat = [a for group in arrays for a in group]
-    case, moved = _nudged(ev, flat)
-    groups, start = [], 0
-    for group in arrays:
-        groups.append(moved[start:start + len(group)])
-        start += len(group)
-    spread = [np.abs(m - e) for m, e in zip(evaluate(case, *groups), expected)]
+def _rounding(ev: Evaluation, which: int) -> list[np.ndarray]:
+    exact = _expected(ev)[which]
+    spread = [np.abs(m - e) for m, e in zip(_expected(ev, nudged=True)[which], exact)]
     if ev.dtype != "float64":
-        low = evaluate(ev.case, *arrays, precision=ev.dtype)
-        spread = [np.maximum(s, np.abs(m - e)) for s, m, e in zip(spread, low, expected)]
+        spread = [np.maximum(s, np.abs(m - e)) for s, m, e in zip(spread, _expected(ev, ev.dtype)[which], exact)]
     return spread
 
 
@@ -148,25 +158,23 @@ def _compare_all(ev: Evaluation, check: str, names: Sequence[str | None], got, e
 def check_jvp(ev: Evaluation) -> Finding | None:
     if "jvp" in skipped(ev.impl):
         return None
-    tangents = _short_numbers(ev.case, _differentiable_shapes(ev), _TANGENT_STREAM)
-    result, reason = _attempt(ev, ev.impl.jvp, ev.case.args(), tangents)
+    result, reason = _implementation_jvp(ev)
     if reason:
         return _not_there(ev, "jvp", reason, ev.impl.modes is not None and "fwd" in ev.impl.modes)
-    expected = reference_jvp(ev.case, tangents)
+    expected = _expected(ev)[0]
     got = _as_results(result[1], expected, ev, "jvp", "forward-mode tangent")
     if isinstance(got, Finding):
         return got
     labels = [f"the forward-mode tangent{'' if len(got) == 1 else f' of output {i}'} differs from jax.jvp of the reference"
               for i in range(len(got))]
-    return _compare_all(ev, "jvp", [None] * len(got), got, expected, labels,
-                        lambda: _rounding(ev, reference_jvp, [tangents], expected))
+    return _compare_all(ev, "jvp", [None] * len(got), got, expected, labels, lambda: _rounding(ev, 0))
 
 
 def check_adjoint(ev: Evaluation) -> Finding | None:
     if "adjoint" in skipped(ev.impl):
         return None
-    u = _short_numbers(ev.case, _differentiable_shapes(ev), _TANGENT_STREAM + 10)
-    result, reason = _attempt(ev, ev.impl.jvp, ev.case.args(), u)
+    u = _vectors(ev)[0]
+    result, reason = _implementation_jvp(ev)
     if reason:
         return _not_there(ev, "adjoint", reason, ev.impl.modes is not None and "fwd" in ev.impl.modes)
     tangent_out = tuple(result[1]) if isinstance(result[1], (tuple, list)) else (result[1],)
@@ -181,8 +189,7 @@ def check_adjoint(ev: Evaluation) -> Finding | None:
     error = abs(forward - reverse) / max(scale, 1e-3)
     if error > rtol and ev.reference_grads is not None:
         # What rounding alone moves each side by in this case (an ill-conditioned case cancels).
-        expected = reference_jvp(ev.case, u)
-        moved_fwd = _rounding(ev, reference_jvp, [u], expected)
+        moved_fwd = _rounding(ev, 0)
         ev.widen_for_float32_rounding()
         moved = sum(float(np.sum(m * np.abs(c.astype(np.float64)))) for m, c in zip(moved_fwd, ev.cotangent))
         moved += sum(float(np.sum(r * np.abs(a.astype(np.float64)))) for r, a in zip(ev.rounding_grads, u))
@@ -197,18 +204,16 @@ def check_adjoint(ev: Evaluation) -> Finding | None:
 def check_second_order(ev: Evaluation) -> Finding | None:
     if "second_order" in skipped(ev.impl):
         return None
-    w = _short_numbers(ev.case, _differentiable_shapes(ev), _DIRECTION_STREAM)
-    v = [c.copy() for c in ev.cotangent]
-    result, reason = _attempt(ev, ev.impl.second_order, ev.case.args(), v, w)
+    w = _vectors(ev)[1]
+    result, reason = _attempt(ev, ev.impl.second_order, ev.case.args(), [c.copy() for c in ev.cotangent], w)
     if reason:
         return _not_there(ev, "second_order", reason, ev.impl.order == 2)
-    expected = reference_second_order(ev.case, v, w)
+    expected = _expected(ev)[1]
     got = _as_results(result, expected, ev, "second_order", "second-order gradient")
     if isinstance(got, Finding):
         return got
     names = list(ev.spec.differentiable)
     labels = [f"the derivative of the pullback, ∇ₓ⟨pullback(v), w⟩, for {name!r} differs from the reference's "
               "second-order product" for name in names]
-    return _compare_all(ev, "second_order", names, got, expected, labels,
-                        lambda: _rounding(ev, reference_second_order, [v, w], expected))
+    return _compare_all(ev, "second_order", names, got, expected, labels, lambda: _rounding(ev, 1))
 

@@ -15,7 +15,8 @@ ContractError findings; a bwd that returns the wrong dtype is left to the dtype 
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Any, Sequence
+from functools import lru_cache
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -51,24 +52,89 @@ def _precision(args: Sequence[Any]):
     return jax.enable_x64(True) if wide else nullcontext()
 
 
-def _closure(impl: Implementation, args: Sequence[Any]):
-    """(f of the differentiable inputs only, their values as JAX arrays); call inside _precision."""
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+@lru_cache(maxsize=256)
+def _programs(code: Any, spec: Any, hyper: tuple, jit: bool) -> dict[str, Callable]:
+    """The user's function differentiated four ways, as functions of (differentiable inputs, the other
+    inputs, vectors); jitted, so that each new shape costs one compile instead of one per primitive."""
+    import jax
     import jax.numpy as jnp
 
-    spec = impl.spec
-    n = len(spec.inputs)
-    arrays = [jnp.asarray(a, dtype=a.dtype) if a.dtype.kind in "fV" else jnp.asarray(a)
-              for a in map(np.asarray, args[:n])]
-    hyper = list(args[n:])
-    positions = [spec.input_names.index(name) for name in spec.differentiable]
+    names = spec.input_names
+    positions = [names.index(n) for n in spec.differentiable]
+    rest = [i for i in range(len(names)) if i not in positions]
 
-    def f(*primals):
-        filled = list(arrays)
+    def call(primals, others):
+        filled = [None] * len(names)
         for i, p in zip(positions, primals):
             filled[i] = p
-        return impl.code(*filled, *hyper)
+        for i, o in zip(rest, others):
+            filled[i] = o
+        return code(*filled, *hyper)
 
-    return f, tuple(arrays[i] for i in positions)
+    def single(out, vectors):
+        return tuple(vectors) if isinstance(out, (tuple, list)) else vectors[0]
+
+    def pull(primals, others, cotangent):
+        out, pullback = jax.vjp(lambda *p: call(p, others), *primals)
+        return out, pullback(single(out, cotangent))
+
+    def push(primals, others, tangents):
+        return jax.jvp(lambda *p: call(p, others), tuple(primals), tuple(tangents))
+
+    def second(primals, others, cotangent, direction):
+        def inner(*p):
+            out, pullback = jax.vjp(lambda *q: call(q, others), *p)
+            grads = pullback(single(out, [jnp.asarray(c, o.dtype) for c, o in zip(cotangent, jax.tree_util.tree_leaves(out))]))
+            return sum(jnp.vdot(g, d) for g, d in zip(grads, direction))
+        return jax.grad(inner, argnums=tuple(range(len(primals))))(*primals)
+
+    programs = {"forward": call, "pull": pull, "push": push, "second": second}
+    return {k: jax.jit(f) for k, f in programs.items()} if jit else programs
+
+
+_EAGER: set[int] = set()   # functions that cannot be traced by jit (NumPy on values, a Python branch on data)
+
+
+def _run(impl: Implementation, args: Sequence[Any], which: str, *vectors: Any, during: str):
+    """Run one program on the case's arrays, jitted if the user's code allows it, else op by op."""
+    spec = impl.spec
+    n = len(spec.inputs)
+    arrays = [np.asarray(a) for a in args[:n]]
+    differentiable = [arrays[spec.input_names.index(name)] for name in spec.differentiable]
+    others = [a for name, a in zip(spec.input_names, arrays) if name not in spec.differentiable]
+    hyper = _hashable(list(args[n:]))
+    with _precision(args):
+        if id(impl.code) not in _EAGER:
+            try:
+                return _programs(impl.code, spec, hyper, True)[which](differentiable, others, *vectors)
+            except Exception as error:
+                if not _untraceable(error):
+                    _raise(error, during)
+                _EAGER.add(id(impl.code))
+        try:
+            return _programs(impl.code, spec, hyper, False)[which](differentiable, others, *vectors)
+        except Exception as error:
+            _raise(error, during)
+
+
+def _untraceable(error: Exception) -> bool:
+    import jax
+
+    return isinstance(error, (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError,
+                              jax.errors.TracerBoolConversionError, jax.errors.TracerIntegerConversionError))
+
+
+def _raise(error: Exception, during: str):
+    if isinstance(error, TypeError) and "can't apply forward-mode autodiff (jvp) to a custom_vjp" in str(error):
+        raise ModeUnsupported("it calls a jax.custom_vjp function, which has no forward mode") from None
+    contract = _contract(error, during)
+    if contract is None:
+        raise error
+    raise contract from None
 
 
 def _numpy(value: Any) -> Any:
@@ -77,72 +143,34 @@ def _numpy(value: Any) -> Any:
     return np.asarray(value)
 
 
-def _guarded(during: str, fn, *args):
-    try:
-        return fn(*args)
-    except Exception as error:
-        contract = _contract(error, during)
-        if contract is None:
-            raise
-        raise contract from None
+def _vectors(values: Sequence[Any], like: Sequence[Any]) -> list:
+    return [np.asarray(v).astype(np.asarray(w).dtype) for v, w in zip(values, like)]
 
 
 def vjp(impl: Implementation, *args: Any):
-    import jax
-
-    with _precision(args):
-        f, primals = _closure(impl, args)
-        out, pullback_jax = _guarded("in the forward", jax.vjp, f, *primals)
+    out = _run(impl, args, "forward", during="in the forward")
+    outputs = out if isinstance(out, (tuple, list)) else (out,)
 
     def pullback(g):
-        cotangent = tuple(g) if isinstance(g, tuple) else g
-        with _precision(args):
-            if isinstance(out, (tuple, list)) and not isinstance(cotangent, tuple):
-                cotangent = (cotangent,)
-            cotangent = jax.tree_util.tree_map(lambda c, o: np.asarray(c, dtype=o.dtype), cotangent, out)
-            grads = _guarded("in the custom bwd rule", pullback_jax, cotangent)
-        return tuple(np.asarray(g) for g in grads)
+        cotangent = _vectors(g if isinstance(g, tuple) else (g,), outputs)
+        _, grads = _run(impl, args, "pull", cotangent, during="in the custom bwd rule")
+        return tuple(np.asarray(gr) for gr in grads)
 
     return _numpy(out), pullback
 
 
 def jvp(impl: Implementation, args: Sequence[Any], tangents: Sequence[Any]):
-    import jax
-
-    with _precision(args):
-        f, primals = _closure(impl, args)
-        tangents = tuple(np.asarray(t, dtype=np.asarray(p).dtype) for t, p in zip(tangents, primals))
-        try:
-            out, tangent_out = jax.jvp(f, primals, tangents)
-        except TypeError as error:
-            if "can't apply forward-mode autodiff (jvp) to a custom_vjp function" in str(error):
-                raise ModeUnsupported("it calls a jax.custom_vjp function, which has no forward mode") from None
-            raise
-        except Exception as error:
-            contract = _contract(error, "in forward mode")
-            if contract is None:
-                raise
-            raise contract from None
+    primals = [args[impl.spec.input_names.index(n)] for n in impl.spec.differentiable]
+    out, tangent_out = _run(impl, args, "push", _vectors(tangents, primals), during="in forward mode")
     tangent_out = tuple(tangent_out) if isinstance(tangent_out, (tuple, list)) else (tangent_out,)
     return _numpy(out), tuple(np.asarray(t) for t in tangent_out)
 
 
 def second_order(impl: Implementation, args: Sequence[Any], cotangent: Sequence[Any], direction: Sequence[Any]):
     """∇ₓ ⟨pullback(v), w⟩: jax.grad through the user's rule (a custom_vjp's bwd is differentiated too)."""
-    import jax
-    import jax.numpy as jnp
-
-    with _precision(args):
-        f, primals = _closure(impl, args)
-        w = tuple(jnp.asarray(d, dtype=p.dtype) for d, p in zip(direction, primals))
-
-        def inner(*p):
-            out, pullback = jax.vjp(f, *p)
-            v = tuple(jnp.asarray(c, dtype=o.dtype) for c, o in zip(cotangent, out if isinstance(out, (tuple, list)) else (out,)))
-            grads = pullback(v if isinstance(out, (tuple, list)) else v[0])
-            return sum(jnp.vdot(g, d) for g, d in zip(grads, w))
-
-        grads = _guarded("differentiating the pullback", jax.grad(inner, argnums=tuple(range(len(primals)))), *primals)
+    primals = [args[impl.spec.input_names.index(n)] for n in impl.spec.differentiable]
+    grads = _run(impl, args, "second", [np.asarray(c) for c in cotangent], _vectors(direction, primals),
+                 during="differentiating the pullback")
     return tuple(np.asarray(g) for g in grads)
 
 
