@@ -65,6 +65,8 @@ def test_deeply_nested_json_is_one_line_and_exit_2(here, command):
     (a_run(status="maybe"), "verdicts/0/status: 'maybe' is not one of"),
     (a_run(examples="many"), "verdicts/0/examples: 'many' is not of type 'integer'"),
     (a_run(case={"dims": []}), "verdicts/0/case"),
+    (a_run(diagnosis={"kind": "transpose"}), "verdicts/0/diagnosis"),
+    (a_run(worst=[{"index": [0], "got": 1, "expected": 2, "error": 1, "surprise": 1}]), "got an unexpected keyword argument 'surprise'"),
     ({**a_run(), "seed": "3"}, "seed: '3' is not of type 'integer'"),
     ({**a_run(), "verdicts": {"a": 1}}, "verdicts: {'a': 1} is not of type 'array'"),
     ({**a_run(), "version": 7}, "version: 1 was expected"),
