@@ -123,6 +123,10 @@ def print_summary(run: Run, console: Console, verbosity: int = 0, comparison: Co
     for verdict in run.verdicts:
         if verdict.status in ("failed", "errored") and (not verdict.known or verbosity > 0):
             print_failure(verdict, console)
+    for verdict in run.verdicts if verbosity >= 0 else ():   # passed, with something to say (float64_grads = "warn")
+        if verdict.status == "passed" and verdict.hints:
+            console.print(Text(for_terminal(f"warning: {verdict.plugin} {op_text(verdict)} {verdict.dtype}: "
+                                            + "; ".join(verdict.hints), 600), style="yellow"), soft_wrap=True)
     known = [v for v in run.verdicts if v.known]
     if known and verbosity <= 0:
         console.print(Text(f"{len(known)} known failure(s), listed in the baseline {baseline_path or ''}".rstrip(),
