@@ -1,7 +1,6 @@
 """Each classic assignment bug, planted in a copy of the correct corpus, is caught and blamed on the right function."""
 
 import pytest
-
 from assignment_support import planted, verdict
 
 BUGS = [

@@ -1,8 +1,8 @@
 """No false alarm: our correct assignment-style layers pass in float64 and float32."""
 
 import pytest
-
 from assignment_support import CORPUS, implementation
+
 from oracle.run import judge
 
 PAIRS = [(file, label) for file, labels in {

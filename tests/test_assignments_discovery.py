@@ -6,9 +6,9 @@ import sys
 import textwrap
 
 import pytest
+from assignment_support import CORPUS, implementation
 from click.testing import CliRunner
 
-from assignment_support import CORPUS, implementation
 from oracle.cli import cli
 from oracle.conventions import assignment_table
 from oracle.conventions.assignments import by_convention

@@ -2,13 +2,13 @@
 
 import textwrap
 
-from hypothesis import HealthCheck, given, settings
-
 from assignment_support import CORPUS, implementation
-from oracle.cases import cases
-from oracle.conventions.assignments import scan
-from oracle.conventions.assignment_table import TABLE
+from hypothesis import HealthCheck, given, settings
 from oracle.specs import get
+
+from oracle.cases import cases
+from oracle.conventions.assignment_table import TABLE
+from oracle.conventions.assignments import scan
 
 
 def drawn(spec, n=300):

@@ -1,7 +1,6 @@
 """Dropout judged from its own output, whatever RNG it uses; the backward against the mask it revealed."""
 
 import pytest
-
 from assignment_support import CORPUS, planted, verdict
 
 KEEP_MASK = "mask = (np.random.rand(*x.shape) < p) / p"

@@ -4,9 +4,9 @@ import json
 import shlex
 from pathlib import Path
 
+from assignment_support import verdict
 from click.testing import CliRunner
 
-from assignment_support import verdict
 from oracle.cli import cli
 from oracle.message import format_failure
 from oracle.report.html import render_verdict

@@ -1,7 +1,6 @@
 """Batchnorm's running statistics: updated in train mode and used in test mode, reported as their own check."""
 
 import pytest
-
 from assignment_support import CORPUS, planted, verdict
 
 

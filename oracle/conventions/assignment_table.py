@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["Convention", "Argument", "TABLE", "parse_call", "parse_conventions", "table", "FLOAT64_GRADS"]
+__all__ = ["FLOAT64_GRADS", "TABLE", "Argument", "Convention", "parse_call", "parse_conventions", "table"]
 
 # What a float64 gradient for a float32 input does to the gate of a discovered assignment file.
 # "warn": reported, values still judged, gate unaffected. Course code builds its gradients with
@@ -116,7 +117,7 @@ def parse_call(text: str, stem: str = "?") -> tuple[Argument, ...]:
     """'x, w, b, conv_param{stride, pad}' -> the forward's arguments; a UsageError naming what is wrong."""
     arguments = []
     for part in _split_top(text):
-        match = re.fullmatch(r"([A-Za-z_]\w*)\s*(?:\{(.*)\})?", part, re.S)
+        match = re.fullmatch(r"([A-Za-z_]\w*)\s*(?:\{(.*)\})?", part, re.DOTALL)
         if not match:
             raise UsageError(f"convention {stem!r}: cannot read argument {part!r} of call {text!r}")
         name, inner = match.group(1), match.group(2)

@@ -25,21 +25,32 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import TargetError, UsageError
 from ..plugin import Plugin, StructureError, describe_value, resolve_spec
 from .assignment_table import FLOAT64_GRADS, Convention, table
 
-__all__ = ["AssignmentPlugin", "Forward", "Backward", "Loss", "discover_file", "discover_folder",
-           "by_convention", "defines_plugin", "load_module", "scan"]
+__all__ = [
+    "AssignmentPlugin",
+    "Backward",
+    "Forward",
+    "Loss",
+    "by_convention",
+    "defines_plugin",
+    "discover_file",
+    "discover_folder",
+    "load_module",
+    "scan",
+]
 
 _MODULES: dict[str, Any] = {}
 _SKIP_FOLDERS = {"__pycache__", "site-packages", "node_modules", "build", "dist"}
 # A forward whose file states that output sizes divide evenly: an assert or its docstring says so.
-_EVENLY = re.compile(r"%\s*[\w.\[\]'\"]*stride|divides? evenly|evenly divid", re.I)
+_EVENLY = re.compile(r"%\s*[\w.\[\]'\"]*stride|divides? evenly|evenly divid", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- loading a file again, in any process
@@ -155,7 +166,7 @@ class Evenly:
         if self.where is not None and not self.where(dims, hyper):
             return False
         scope = {**dims, **hyper}
-        return all(eval(e, {"__builtins__": {}}, scope) == 0 for e in self.expressions)  # noqa: S307 - table data
+        return all(eval(e, {"__builtins__": {}}, scope) == 0 for e in self.expressions)
 
 
 # --------------------------------------------------------------------------- reading a file (nothing runs)

@@ -60,8 +60,7 @@ def max_pool_forward_fast(x, pool_param):
 
 def max_pool_backward_fast(dout, cache):
     shape, pool_param, arg = cache
-    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    N, C, H_out, W_out = dout.shape
+    pw, stride = pool_param["pool_width"], pool_param["stride"]
     dx = np.zeros(shape, dtype=dout.dtype)
     r, s = np.divmod(arg, pw)
     n, c, i, j = np.indices(dout.shape)
