@@ -288,8 +288,9 @@ def test_the_time_budget_ends_the_run_with_what_finished_marked_incomplete(in_pr
     result = invoke("check", "demo.py", *FAST, "--time-budget", "0.001", "--json", "budget.json", "--report", "budget")
     run = Run.load(in_project / "budget.json")
     assert run.incomplete and run.stopped_because == "time budget" and len(run.verdicts) == 0
-    assert result.exit_code == 0                  # nothing that finished failed
+    assert result.exit_code == 1                  # the gate never passes what it did not judge
     assert "incomplete (time budget) after 0 verdict(s)" in result.stdout
+    assert "4 planned verdict(s) not judged (time budget): demo/add/float64, demo/matmul/float64" in result.stdout
 
 
 # --------------------------------------------------------------------------- baseline
@@ -323,7 +324,7 @@ def test_strict_fails_the_gate_while_the_baseline_lists_a_failure_that_now_passe
     args = ["check", "demo.py", *FAST, "--op", "add", "--baseline", "stale.json", "--report", "stale"]
     lenient = invoke(*args)
     assert lenient.exit_code == 0
-    assert "1 baseline entry no longer fails; remove them" in lenient.stdout and "demo::add::float64::reference" in lenient.stdout
+    assert "1 baseline entry no longer fails; `oracle baseline` removes them" in lenient.stdout and "demo::add::float64::reference" in lenient.stdout
     strict = invoke(*args, "--strict")
     assert strict.exit_code == 1
     assert "--strict: the gate fails until the baseline no longer lists them" in strict.stdout
@@ -436,9 +437,9 @@ def test_the_progress_bar_names_the_plugin_op_and_dtype_it_is_on():
 
 def test_verbose_prints_a_line_per_verdict_and_quiet_no_progress_bar():
     out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=100, color_system=None)
+    console = Console(file=out, force_terminal=False, width=100, color_system=None)
     with ProgressListener(console, verbosity=1) as listener:
         listener.started(1)
-        listener.finished(Verdict(plugin="demo", op="add", dtype="float64", status="passed", examples=5))
-    assert "passed demo add float64  5 cases" in out.getvalue()
+        listener.finished(Verdict(plugin="demo", op="add", dtype="float64", status="passed", examples=5, duration=0.25))
+    assert out.getvalue() == "passed demo add float64 5 cases 0.2s\n"
     assert ProgressListener(console, verbosity=-1).progress.disable
