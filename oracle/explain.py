@@ -105,6 +105,7 @@ def explain(finding: Finding, ev: Evaluation | None, case: Case, base: dict[str,
         check=finding.check, argument=finding.argument, message=finding.message, case=case.record(cotangent),
         worst=finding.worst, bad=finding.bad, total=finding.total, error=finding.error, threshold=finding.threshold,
         got=finding.got, expected=finding.expected, hints=_hints(finding, case, flaky), facts=finding.facts,
-        diagnosis=_diagnose(finding, ev), reproduce=reproduce, **base,
+        diagnosis=_diagnose(finding, ev), also=finding.also, values_right=finding.values_right,
+        reproduce=reproduce, **base,
     )
 

@@ -105,12 +105,23 @@ def format_failure(verdict: Verdict, math: str | None = None) -> str:
     shown = sum(e.over is not False for e in verdict.worst)
     if isinstance(verdict.bad, int) and verdict.worst and verdict.bad > shown:
         lines.append(f"    ... {verdict.bad - shown} more of {verdict.bad} wrong elements not shown")
+    if verdict.values_right is True:
+        field("values", "right: every value check passed on this case (only the finding above is wrong)")
+    for other in verdict.also or ():
+        if isinstance(other, dict):
+            where = f", argument {other.get('argument')!r}" if other.get("argument") else ""
+            field("also", f"{other.get('check')} check{where}: {first_line(other.get('message'))}")
     field("diagnosis", (verdict.diagnosis or {}).get("text") or "")
     for hint in verdict.hints:
         field("hint", hint)
     field("seed", str(verdict.seed) if verdict.seed is not None else "")
     field("reproduce", verdict.reproduce)
     return "\n".join(lines)
+
+
+def first_line(text: object) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _math_of(op: str) -> str:

@@ -84,6 +84,8 @@ class Finding:
     expected: Any = None
     hints: list[str] = field(default_factory=list)
     facts: dict = field(default_factory=dict)   # check-specific evidence for diagnosis
+    also: list[dict] = field(default_factory=list)   # the case's other findings: {check, argument, message, status}
+    values_right: bool | None = None    # for a dtype or shape finding: did every value check run and pass?
 
     def __post_init__(self) -> None:
         self.error, self.threshold = jsonable(self.error), jsonable(self.threshold)
@@ -137,6 +139,9 @@ class Verdict:
     hints: list[str] = field(default_factory=list)
     facts: dict = field(default_factory=dict)
     diagnosis: dict | None = None      # {"kind", "text", "evidence"} (oracle.diagnose), or None
+    also: list[dict] = field(default_factory=list)   # the shrunk case's other findings, in check order
+    values_right: bool | None = None   # a dtype or shape finding: True when every value check ran and passed
+    inconclusive: int = 0              # cases where rounding in this dtype was as large as the gradient
     reproduce: str = ""
     seed: int | None = None
     examples: int = 0                  # cases evaluated
@@ -206,6 +211,9 @@ class Run:
         c = self.counts()
         parts = [f"{c['passed']} passed", f"{c['failed']} failed"]
         parts += [f"{c[s]} {s}" for s in ("errored", "skipped") if c[s]]
+        inconclusive = sum(v.inconclusive for v in self.verdicts if isinstance(v.inconclusive, int))
+        if inconclusive:   # cases the dtype could not judge: never failures, but not passes of that precision
+            parts.append(f"{inconclusive} inconclusive case{'s' if inconclusive != 1 else ''}")
         return ", ".join(parts)
 
     def to_dict(self) -> dict:

@@ -28,7 +28,7 @@ from . import compile_cache
 from . import examples_db as saved_examples
 from .blame import locate
 from .cases import cases
-from .checks import CASE_TIMEOUT, checks_for, run_checks
+from .checks import CASE_TIMEOUT, checks_for, finding_rank, run_checks
 from .errors import UsageError
 from .explain import explain
 from .plugin import Implementation, Plugin, discover
@@ -50,24 +50,51 @@ class OutOfTime(BaseException):
 class CaseFailed(Exception):
     """Raised inside the hypothesis test so it shrinks; carries the evidence of the case."""
 
+    rank = 2
+
     def __init__(self, finding, evaluation, case) -> None:
         super().__init__(finding.message)
         self.finding, self.evaluation, self.case = finding, evaluation, case
 
 
+class ShapeFailed(CaseFailed):
+    """A case whose worst finding is a wrong shape (hypothesis shrinks each exception type on its own)."""
+
+    rank = 1
+
+
+class DtypeFailed(CaseFailed):
+    """A case whose worst finding is a wrong dtype: the values were right."""
+
+    rank = 0
+
+
+_FAILED_BY_RANK = {0: DtypeFailed, 1: ShapeFailed, 2: CaseFailed}
+
+
 def _find_failure(error: BaseException | None) -> CaseFailed | None:
-    """The CaseFailed inside whatever hypothesis raised (it may wrap it in a group when a failure is flaky)."""
+    """The most important CaseFailed inside whatever hypothesis raised (a group when it found several
+    kinds of failure, each shrunk on its own, or when a failure is flaky); the first of equal rank."""
+    found: list[CaseFailed] = []
     seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, CaseFailed):
-            return error
-        for inner in getattr(error, "exceptions", ()) or ():
-            found = _find_failure(inner)
-            if found:
-                return found
-        error = error.__cause__ or error.__context__
-    return None
+
+    def walk(error: BaseException | None) -> None:
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
+            if isinstance(error, CaseFailed):
+                found.append(error)
+                return
+            for inner in getattr(error, "exceptions", ()) or ():
+                walk(inner)
+            error = error.__cause__ or error.__context__
+
+    walk(error)
+    return max(found, key=lambda failure: failure.rank) if found else None
+
+
+def case_key(case) -> tuple:
+    """A case's identity: its structure and seed (its arrays follow from them)."""
+    return (case.dtype, tuple(sorted(case.dims.items())), tuple(case.batch), repr(sorted(case.hyper.items())), case.seed)
 
 
 def derived_seed(seed: int, impl: Implementation, dtype: str) -> int:
@@ -115,9 +142,10 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
 
     evaluated = 0
     warnings: set[str] = set()
+    inconclusive: set[tuple] = set()   # distinct cases the dtype could not judge (replays count once)
 
     @settings(max_examples=examples, deadline=None, database=None, derandomize=False, print_blob=False,
-              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet, report_multiple_bugs=False,
+              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet, report_multiple_bugs=True,
               phases=(Phase.explicit, Phase.generate, Phase.shrink))
     @hypothesis_seed(derived_seed(seed, impl, dtype))
     @given(cases(impl.spec, dtype))
@@ -132,7 +160,11 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
         if evaluation is not None:
             warnings.update(evaluation.warnings)
         if finding is not None:
-            raise CaseFailed(finding, evaluation, case)
+            # One exception type per rank: hypothesis shrinks each kind of failure on its own, and
+            # the verdict takes the most important (wrong values over a wrong shape over a wrong dtype).
+            raise _FAILED_BY_RANK[finding_rank(finding)](finding, evaluation, case)
+        if evaluation is not None and evaluation.inconclusive:
+            inconclusive.add(case_key(case))
 
     for saved in saved_examples.replay(impl, dtype, examples_from, examples_db):
         search = example(saved)(search)
@@ -154,10 +186,13 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
             on_case(failure.case)
         verdict = explain(failure.finding, failure.evaluation, failure.case, base, reproduce, flaky=flaky)
         verdict.examples, verdict.duration = evaluated, time.perf_counter() - started
+        verdict.inconclusive = len(inconclusive)
         verdict.hints += [w for w in sorted(warnings) if w not in verdict.hints]
         return _finish(verdict, impl, examples_db)
-    return _finish(Verdict(status="passed", examples=evaluated, reproduce=reproduce,
-                           message=f"{evaluated} cases, every check passed" + "".join(f"; {w}" for w in sorted(warnings)),
+    unsure = (f" ({len(inconclusive)} inconclusive: rounding in {dtype} there is as large as the gradient)"
+              if inconclusive else "")
+    return _finish(Verdict(status="passed", examples=evaluated, reproduce=reproduce, inconclusive=len(inconclusive),
+                           message=f"{evaluated} cases, every check passed{unsure}" + "".join(f"; {w}" for w in sorted(warnings)),
                            hints=sorted(warnings), duration=time.perf_counter() - started, **base), impl, examples_db)
 
 

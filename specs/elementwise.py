@@ -3,6 +3,7 @@
 Every array input has the shape '*batch n'; the binary gates take two arrays of the same shape.
 """
 
+import jax
 import jax.numpy as jnp
 
 from oracle.spec import Spec, choice, floats, nonzero, positive
@@ -19,7 +20,9 @@ def _binary(name, reference, math, y=X, **extra):
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + jnp.exp(-x))
+    # lax.logistic differentiates through its output, σ·(1 − σ), the way the lectures do; the
+    # rounding estimate (oracle.rounding) then sees the cancellation in 1 − σ where σ saturates.
+    return jax.nn.sigmoid(x)
 
 
 def _leaky_relu(x, alpha):
