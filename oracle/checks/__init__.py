@@ -121,7 +121,7 @@ def run_checks(impl: Implementation, case: Case, timeout: float = CASE_TIMEOUT) 
         lead.also = [{"check": f.check, "argument": f.argument, "message": f.message, "status": f.status}
                      for f in findings if f is not lead]
         completed = not any(f.check not in _CONTINUE_AFTER or f.check == "shape" for f in findings)
-        lead.values_right = all(finding_rank(f) < 2 for f in findings) if completed else None
+        lead.values_right = False if finding_rank(lead) == 2 else (True if completed else None)
         return lead, ev
     # Every check passed, but where rounding alone can move a gradient by half its size, passing
     # says little: the dtype cannot tell right from wrong in this case.
