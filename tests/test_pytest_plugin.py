@@ -248,7 +248,7 @@ def test_oracle_target_collects_an_item_per_plugin_implementation_and_dtype_for_
     result = user_repo.runpytest("-p", "no:cacheprovider", *ITEM_OPTIONS, "--oracle-seed", "11", "--junitxml=out.xml")
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(["*_ bad::relu[[]float64[]] _*", "FAILED bad.relu [[]float64[]]: * check, argument 'x'",
-                                 "*seed      11", "*reproduce oracle check mygrads.py --op relu --dtype float64 --seed 11*"],
+                                 "*seed      11", "*reproduce pytest --oracle mygrads.py 'bad::relu[[]float64[]]' --oracle-seed 11 --oracle-examples 6"],
                                 consecutive=False)
     assert "Traceback" not in result.stdout.str() and "runtest" not in result.stdout.str()
 
