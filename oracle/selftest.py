@@ -21,7 +21,11 @@ __all__ = ["selftest", "main", "SelftestResult", "MutantResult", "DEFAULT_EXAMPL
 # search ends at its first failing case, so it can afford many: enough for the rarest "wrong
 # only when ..." condition to be drawn from any seed. gatecore passes, so it always uses all of
 # its cases; its own tests judge it more thoroughly.
-DEFAULT_EXAMPLES = {"mutants": 25, "gatecore": 8}
+DEFAULT_EXAMPLES = {"mutants": 25, "gatecore": 8, "builtins": 8}
+# The mutants include rules wrong only in bfloat16, and torch's and JAX's built-ins must pass in
+# every dtype they compute in; NumPy implementations are skipped in the half-precision dtypes.
+DTYPES = {"mutants": ("float64", "float32", "bfloat16"), "gatecore": ("float64", "float32"),
+          "builtins": ("float64", "float32", "float16", "bfloat16")}
 DEFAULT_SEED = 0
 
 
@@ -111,8 +115,11 @@ def _caught(verdict: Verdict) -> bool:
     return verdict.status == "failed" or (verdict.status == "errored" and verdict.check != "oracle")
 
 
-def selftest(examples: int | None = None, seed: int | None = None, listener: Any = None) -> SelftestResult:
-    """Run the mutants and gatecore through the oracle; the score, survivors and false alarms."""
+def selftest(examples: int | None = None, seed: int | None = None, listener: Any = None,
+             workers: int | str | None = None) -> SelftestResult:
+    """Run the mutants and gatecore through the oracle; the score, survivors and false alarms.
+
+    workers: worker processes, as `oracle check -n` (None: the cores available)."""
     from oracle.plugins.mutants import BUGS, plugin as mutants
 
     from .run import check
@@ -120,7 +127,8 @@ def selftest(examples: int | None = None, seed: int | None = None, listener: Any
     seed = DEFAULT_SEED if seed is None else seed
     runs = []
     for target, default in DEFAULT_EXAMPLES.items():
-        runs.append(check([target], examples=default if examples is None else examples, seed=seed, listener=listener))
+        runs.append(check([target], examples=default if examples is None else examples, seed=seed, listener=listener,
+                          workers=workers, dtypes=DTYPES[target]))
         if runs[-1].incomplete:
             break
     run = _joined(runs)
@@ -174,14 +182,14 @@ class _Progress:
         self.bar.advance(self.task)
 
 
-def main(examples: int | None, seed: int | None, console) -> int:
+def main(examples: int | None, seed: int | None, console, workers: int | str | None = None) -> int:
     """`oracle selftest`: print the score by bug kind, survivors, false alarms and diagnoses; the exit code."""
     from rich.markup import escape
     from rich.table import Table
 
     seed = DEFAULT_SEED if seed is None else seed
     with _Progress(console) as progress:
-        result = selftest(examples, seed, listener=progress)
+        result = selftest(examples, seed, listener=progress, workers=workers)
     run = result.run
 
     counts = {t: examples for t in DEFAULT_EXAMPLES} if examples is not None else DEFAULT_EXAMPLES

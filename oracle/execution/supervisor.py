@@ -164,6 +164,10 @@ def execute(targets: Sequence[Any], ops: Sequence[str] | None, dtypes: Sequence[
     local: dict[tuple[str, str], Any] = {}
     chosen: list[Any] = []
     try:
+        if executor == "dask":
+            if not scheduler:
+                raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
+            chosen = [pools.dask_executor(scheduler)]
         infos: list[PluginInfo] = []
         for target in targets:
             if isinstance(target, Plugin):
@@ -177,8 +181,12 @@ def execute(targets: Sequence[Any], ops: Sequence[str] | None, dtypes: Sequence[
                     local.update({(i.plugin, i.label): i for p in found for i in p.implementations})
                     infos.extend(describe(p) for p in found)
                 else:
-                    loader = loader or (_pools_for(1, keep_pool) if executor in (None, "processes") else [])
-                    infos.extend(_discover_in_worker(target, loader[0] if loader else None, scratch, limits))
+                    if executor == "dask":
+                        infos.extend(chosen[0].submit(discover_job, target, None, None, os.getcwd(),
+                                                      tuple(sys.path)).result())
+                        continue
+                    loader = loader or _pools_for(1, keep_pool)
+                    infos.extend(_discover_in_worker(target, loader[0], scratch, limits))
             else:
                 raise UsageError(f"a target is a Plugin or a name, module or .py path; got {type(target).__name__}")
         work = plan(infos, ops, dtypes)
@@ -193,9 +201,7 @@ def execute(targets: Sequence[Any], ops: Sequence[str] | None, dtypes: Sequence[
         if inline:
             chosen = [pools.InlineExecutor()]
         elif executor == "dask":
-            if not scheduler:
-                raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
-            chosen = [pools.dask_executor(scheduler)]
+            pass                  # made before discovery: the cluster imports the targets too
         else:
             count = resolve_workers(workers, len(work))
             if keep_pool:
@@ -229,11 +235,8 @@ def _notify(listener: Any, event: str, *args: Any) -> None:
         method(*args)
 
 
-def _discover_in_worker(target: str, pool: Any, scratch: Path, limits: Limits) -> list[PluginInfo]:
+def _discover_in_worker(target: str, pool: pools.WorkerPool, scratch: Path, limits: Limits) -> list[PluginInfo]:
     """Import the target in a worker; a target that ends, hangs or crashes the worker is a one-line TargetError."""
-    if pool is None:   # a remote executor: import it where the work runs
-        executor = pools.InlineExecutor()
-        return executor.submit(discover_job, target).result()
     beat, out = str(scratch / "discover.beat"), str(scratch / "discover.out")
     future = pool.submit(discover_job, target, beat, out, os.getcwd(), tuple(sys.path))
     while True:

@@ -67,6 +67,8 @@ class Job:
     settings: dict[str, Any]
     heartbeat: str | None = None       # file the worker writes the current case to
     output: str | None = None          # file that receives the worker's fd 1 and 2 during the job
+    cwd: str = ""                      # the supervisor's folder and import path when the job was made
+    path: tuple[str, ...] = ()
 
 
 def describe(plugin: Any, ref_for=None) -> PluginInfo:
@@ -140,13 +142,14 @@ def _die_with_parent() -> None:
 
 
 def _fresh_state(job: Job) -> None:
-    """Undo what an earlier job's implementation may have changed in this process."""
-    if _START["cwd"]:
-        try:
-            os.chdir(_START["cwd"])
-        except OSError:
-            pass
-    if hasattr(signal, "setitimer"):
+    """Undo what an earlier job's implementation may have changed in this process; the supervisor's folder and path."""
+    try:
+        os.chdir(job.cwd or _START["cwd"])
+    except OSError:
+        pass
+    if job.path:
+        sys.path[:] = list(job.path) + [p for p in _START["path"] if p not in job.path]
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():   # not in dask's threads
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
     if job.output:
@@ -207,11 +210,12 @@ def resolve(ref: ImplRef) -> Any:
             plugin = _plugins_by_value[ref.key] = cloudpickle.loads(ref.pickled)
         plugins = [plugin]
     else:
-        plugins = _plugins_by_target.get(ref.target or "")
+        key = f"{os.getcwd()}\0{ref.target}"     # a relative .py path means another file in another folder
+        plugins = _plugins_by_target.get(key)
         if plugins is None:
             from ..plugin import discover
 
-            plugins = _plugins_by_target[ref.target or ""] = discover(ref.target)
+            plugins = _plugins_by_target[key] = discover(ref.target)
     for plugin in plugins:
         for impl in plugin.implementations:
             if impl.plugin == ref.plugin and impl.label == ref.label:
@@ -219,14 +223,15 @@ def resolve(ref: ImplRef) -> Any:
     raise LookupError(f"{ref.target or 'the plugin'} no longer has {ref.plugin}/{ref.label}")
 
 
-def discover_job(target: str, heartbeat: str | None = None, output: str | None = None) -> list[PluginInfo]:
+def discover_job(target: str, heartbeat: str | None = None, output: str | None = None, cwd: str = "",
+                 path: tuple[str, ...] = ()) -> list[PluginInfo]:
     """Import a target here, in the worker; plain descriptors of what it registers."""
     from ..errors import TargetError
 
-    _fresh_state(Job(-1, None, "", {}, heartbeat, output))   # type: ignore[arg-type]
+    _fresh_state(Job(-1, None, "", {}, heartbeat, output, cwd, path))   # type: ignore[arg-type]
     Heartbeat(heartbeat)("loading")
     try:
-        plugins = _plugins_by_target[target] = _discover(target)
+        plugins = _plugins_by_target[f"{os.getcwd()}\0{target}"] = _discover(target)
     except TargetError:
         raise
     except BaseException as error:  # noqa: BLE001 - sys.exit, KeyboardInterrupt... at import: the target's fault

@@ -1,0 +1,119 @@
+"""Parallel and distributed judging gives the same verdicts: -n 0, 1, 2, shards merged, a dask cluster."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+
+import oracle
+from oracle.execution import supervisor
+from oracle.result import Run
+
+OPS = ["matmul_transposed_grad", "relu_mask_from_upstream", "mean_missing_1_over_n", "sigmoid_upstream_ignored"]
+
+
+IRRELEVANT = ("duration", "source_file")    # how long it took; a path relative to the folder the run started in
+
+
+def comparable(run: Run) -> list[dict]:
+    """Everything a verdict says, but how long it took and from where."""
+    return [{k: v for k, v in asdict(verdict).items() if k not in IRRELEVANT} for verdict in run.verdicts]
+
+
+def differences(run: Run, other: Run) -> list[tuple[str, str]]:
+    """(verdict id, field) wherever two runs' verdicts differ."""
+    if [v.id for v in run.verdicts] != [v.id for v in other.verdicts]:
+        return [("order", ", ".join(v.id for v in run.verdicts))]
+    return [(a["plugin"] + "/" + a["implementation"] + "/" + a["dtype"], key, str(a[key])[:200], str(b[key])[:200])
+            for a, b in zip(comparable(run), comparable(other)) for key in a if a[key] != b[key]]
+
+
+@pytest.fixture(scope="module")
+def serial():
+    return oracle.check(["mutants"], ops=OPS, examples=10, seed=11, workers=0)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_verdicts_and_shrunk_cases_are_the_same_whatever_the_number_of_workers(serial, workers):
+    run = oracle.check(["mutants"], ops=OPS, examples=10, seed=11, workers=workers)
+    assert differences(run, serial) == []
+    assert all(v.status == "failed" and v.case is not None for v in run.verdicts)
+
+
+def test_the_default_uses_the_cores_available_once_there_is_more_than_one_verdict():
+    cores = len(os.sched_getaffinity(0))
+    assert supervisor.resolve_workers(None, 1) == 1
+    assert supervisor.resolve_workers("auto", 50) == cores
+    assert supervisor.resolve_workers(3, 2) == 2 and supervisor.resolve_workers(0, 9) == 0
+
+
+def test_shards_are_disjoint_parts_that_merge_into_the_unsharded_run(serial, tmp_path):
+    common = ["mutants", *[f"--op={op}" for op in OPS], "--examples", "10", "--seed", "11", "-n", "1"]
+    for k in (1, 2):
+        done = subprocess.run([sys.executable, "-m", "oracle.cli", "check", *common, "--shard", f"{k}/2",
+                               "--json", f"shard{k}.json", "--report", f"r{k}"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 1, done.stderr
+    parts = [Run.load(tmp_path / f"shard{k}.json") for k in (1, 2)]
+    assert {v.id for v in parts[0].verdicts}.isdisjoint(v.id for v in parts[1].verdicts)
+    merged = subprocess.run([sys.executable, "-m", "oracle.cli", "report", "--merge", "shard1.json", "shard2.json",
+                             "--html", "merged"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert merged.returncode == 0, merged.stderr
+    assert differences(Run.load(tmp_path / "merged" / "run.json"), serial) == []
+
+
+def test_shards_of_different_seeds_are_refused_with_exit_code_2(tmp_path):
+    for k, seed in ((1, 1), (2, 2)):
+        run = Run(seed=seed, settings={"examples": 5, "shard": f"{k}/2"})
+        run.save(tmp_path / f"s{k}.json")
+    done = subprocess.run([sys.executable, "-m", "oracle.cli", "report", "--merge", "s1.json", "s2.json", "--html", "m"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "oracle: cannot merge s2.json (seed 2) with s1.json (seed 1): shards of one run share its seed"
+
+
+def test_lambdas_closures_and_local_classes_travel_to_the_workers_by_value():
+    scale = 1.0            # captured by the closure below
+
+    class Exp:             # a class defined where no worker can import it
+        def forward(self, x):
+            self.y = np.exp(x)
+            return self.y
+
+        def backward(self, g):
+            return scale * self.y * g
+
+    plugin = oracle.Plugin("local")
+    plugin.gate("exp", Exp)
+    plugin.pullback("relu", lambda x: (np.maximum(x, 0), lambda g: (g * (x > 0),)))
+    run = oracle.check([plugin], examples=5, seed=1, dtypes=["float64"], workers=1)
+    assert [(v.op, v.status) for v in run.verdicts] == [("exp", "passed"), ("relu", "passed")]
+
+
+def test_assert_gradients_reuses_the_sessions_workers():
+    def relu(x):
+        return np.maximum(x, 0), lambda g: (g * (x > 0),)
+
+    oracle.assert_gradients(relu, "relu", examples=3, dtypes=["float64"], seed=1)
+    before = {pid for pool in supervisor._kept for pid in pool._pool._pool_manager.worker_manager.workers}
+    oracle.assert_gradients(relu, "relu", examples=3, dtypes=["float64"], seed=2)
+    after = {pid for pool in supervisor._kept for pid in pool._pool._pool_manager.worker_manager.workers}
+    assert before and before <= after
+
+
+def test_a_dask_cluster_judges_the_same_verdicts(serial, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        run = oracle.check(["mutants"], ops=OPS, examples=10, seed=11, executor="dask", scheduler=cluster.scheduler_address)
+        done = subprocess.run([sys.executable, "-m", "oracle.cli", "check", "mutants", *[f"--op={op}" for op in OPS],
+                               "--examples", "10", "--seed", "11", "--executor", "dask", "--scheduler",
+                               cluster.scheduler_address, "--json", "dask.json", "--report", "r"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert differences(run, serial) == []
+    assert done.returncode == 1, done.stderr
+    assert differences(Run.load(tmp_path / "dask.json"), serial) == []
