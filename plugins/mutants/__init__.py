@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import oracle
 
-from . import elementwise, layers, linalg, losses
+from . import elementwise, kernels, layers, linalg, losses, staged
 
 __all__ = ["plugin", "BUGS", "Bug"]
 
@@ -28,7 +28,7 @@ class Bug:
 
 
 plugin = oracle.Plugin("mutants")
-for _family in (elementwise, linalg, losses, layers):
+for _family in (elementwise, linalg, losses, layers, staged, kernels):
     _family.register(plugin)
 
 
@@ -93,7 +93,45 @@ BUGS: dict[str, Bug] = {
     "batchnorm_missing_mean_term": Bug("batchnorm missing the mean term", ("offset", "leak")),
     "layernorm_dgamma_not_reduced": Bug("broadcast gradient not reduced", ("unreduced", "reshaped")),
     "conv2d_db_not_reduced": Bug("broadcast gradient not reduced", ("unreduced", "reshaped")),
-    "max_pool2d_overlap_overwritten": Bug("fan-out overwritten instead of added", ("elements", "zero")),
+    "max_pool2d_overlap_overwritten": Bug("fan-out overwritten instead of added", ("overwritten",)),
     "dropout_not_rescaled": Bug("forward's constant forgotten in the backward", ("scale",)),
     "dropout_mask_redrawn": Bug("nondeterministic gradient", ("nondeterministic",)),
+    # staged backward code (staged.py)
+    "sigmoid_derivative_on_input": Bug("derivative from the input where the output was meant", ("input_for_output",)),
+    "tanh_derivative_on_input": Bug("derivative from the input where the output was meant", ("input_for_output",)),
+    "exp_derivative_on_input": Bug("derivative from the input where the output was meant", ("input_for_output",)),
+    "sigmoid_cache_read_as_output": Bug("derivative from the input where the output was meant", ("input_for_output",)),
+    "tanh_gate_derivative_on_input": Bug("derivative from the input where the output was meant", ("input_for_output",)),
+    "log_derivative_on_output": Bug("derivative from the output where the input was meant", ("output",)),
+    "reciprocal_derivative_on_output": Bug("derivative from the output where the input was meant", ("output",)),
+    "tanh_sign_typo": Bug("sign typo in one term", ("typo",)),
+    "tanh_constant_typo": Bug("constant typo in one term", ("typo",)),
+    "sigmoid_sign_typo": Bug("sign typo in one term", ("typo",)),
+    "softmax_sign_typo": Bug("sign typo in one term", ("typo",)),
+    "softmax_constant_typo": Bug("constant typo in one term", ("typo",)),
+    "exp_previous_output": Bug("value from an earlier call", ("stale",)),
+    "mul_previous_input": Bug("value from an earlier call", ("stale",)),
+    "matmul_previous_b": Bug("value from an earlier call", ("stale",)),
+    "tanh_gate_class_attribute": Bug("value from an earlier call", ("stale",)),
+    "sigmoid_cache_from_previous_call": Bug("value from an earlier call", ("stale",)),
+    "softmax_fixed_shift": Bug("precision lost only in float32", ("precision32",)),
+    "log_softmax_fixed_shift": Bug("precision lost only in float32", ("precision32",)),
+    "softmax_loss_fixed_shift": Bug("precision lost only in float32", ("precision32",)),
+    "mul_offset_cancels": Bug("precision lost only in float32", ("precision32",)),
+    "tanh_gate_offset_cancels": Bug("precision lost only in float32", ("precision32",)),
+    "matmul_offset_cancels": Bug("precision lost only in float32", ("precision32",)),
+    # convolution and pooling (kernels.py)
+    "conv2d_dw_flipped": Bug("flipped or transposed kernel", ("kernel",)),
+    "conv2d_dx_kernel_flipped": Bug("flipped or transposed kernel", ("kernel",)),
+    "conv2d_dw_transposed": Bug("flipped or transposed kernel", ("kernel",)),
+    "conv2d_dw_channels_swapped": Bug("flipped or transposed kernel", ("kernel",)),
+    "conv2d_dx_channels_swapped": Bug("flipped or transposed kernel", ("kernel",)),
+    "conv2d_dx_overwritten": Bug("overwritten instead of accumulated", ("overwritten",)),
+    "max_pool2d_assigns_at_max": Bug("overwritten instead of accumulated", ("overwritten",)),
 }
+
+# Rules written for torch and jax, labelled in their own module.
+from . import frameworks  # noqa: E402 - needs Bug, defined above
+
+frameworks.register(plugin)
+BUGS.update(frameworks.BUGS)

@@ -1,0 +1,49 @@
+"""torch built-ins for catalogue ops: torch.tanh, torch.matmul and torch.nn.functional."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def softmax(x):
+    return F.softmax(x, dim=-1)
+
+
+def log_softmax(x):
+    return F.log_softmax(x, dim=-1)
+
+
+def cross_entropy(x, y):
+    return F.cross_entropy(x, y)
+
+
+def layer_norm(x, gamma, beta, eps):
+    return F.layer_norm(x, x.shape[-1:], gamma, beta, eps)
+
+
+def batch_norm(x, gamma, beta, eps):
+    return F.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
+
+
+def conv2d(x, w, b, stride, pad):
+    return F.conv2d(x, w, b, stride=stride, padding=pad)
+
+
+def max_pool2d(x, size, stride):
+    return F.max_pool2d(x, size, stride)
+
+
+def leaky_relu(x, alpha):
+    return F.leaky_relu(x, alpha)
+
+
+def register(plugin) -> None:
+    for op, fn in [("add", torch.add), ("sub", torch.sub), ("mul", torch.mul), ("div", torch.div),
+                   ("neg", torch.neg), ("max", torch.maximum), ("min", torch.minimum), ("exp", torch.exp),
+                   ("log", torch.log), ("reciprocal", torch.reciprocal), ("sigmoid", torch.sigmoid),
+                   ("tanh", torch.tanh), ("relu", F.relu), ("leaky_relu", leaky_relu), ("matmul", torch.matmul),
+                   ("dot", torch.dot), ("softmax", softmax), ("log_softmax", log_softmax),
+                   ("softmax_cross_entropy", cross_entropy), ("mse", F.mse_loss), ("layernorm", layer_norm),
+                   ("batchnorm", batch_norm), ("conv2d", conv2d), ("max_pool2d", max_pool2d)]:
+        plugin.torch(op, fn, name=f"{op}_torch")
