@@ -103,6 +103,27 @@ SKELETON = '''
     def conv_backward_naive(dout, cache):
         return dout, dout, dout
 
+    def dropout_forward(x, dropout_param):
+        p, mode = dropout_param["p"], dropout_param["mode"]
+        mask = None
+        out = None
+        if mode == "train":
+            pass
+        elif mode == "test":
+            pass
+        cache = (dropout_param, mask)
+        out = out.astype(x.dtype, copy=False)
+        return out, cache
+
+    def dropout_backward(dout, cache):
+        dropout_param, mask = cache
+        dx = None
+        if dropout_param["mode"] == "train":
+            pass
+        elif dropout_param["mode"] == "test":
+            dx = dout
+        return dx
+
     def sigmoid_forward(x):
         return 1 / (1 + np.exp(-x)), x
 
@@ -118,6 +139,7 @@ def test_skeletons_and_unknown_signatures_are_listed_with_the_reason(tmp_path):
     assert reasons["relu_forward"].startswith("not implemented")
     assert reasons["batchnorm_forward"].startswith("not implemented")
     assert reasons["affine_backward"].startswith("not implemented")
+    assert reasons["dropout_forward"].startswith("not implemented")   # out = out.astype(...) of a None
     assert reasons["conv_forward_naive"].startswith("unknown signature conv_forward_naive(x, w, conv_param)")
     assert reasons["sigmoid_forward"] == "no sigmoid_backward"
     assert "no convention for 'conv_relu'" in reasons["conv_relu_forward"]
@@ -247,3 +269,15 @@ def test_implementations_are_recreated_from_the_file_in_another_process(tmp_path
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[:4] == ["(2,", "4)", "(2,", "3,"]
+
+
+def test_a_folder_is_judged_in_worker_processes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "assignment3/cs231n/__init__.py", "")
+    write(tmp_path, "assignment3/cs231n/rnn_layers.py", (CORPUS / "rnn_layers.py").read_text())
+    result = CliRunner().invoke(cli, ["check", "assignment3", "--op", "rnn_step", "--op", "word_embedding",
+                                      "--examples", "5", "--report", "report", "--json", "run.json"])
+    assert result.exit_code == 0, result.output
+    run = __import__("json").loads((tmp_path / "run.json").read_text())
+    assert {(v["plugin"], v["implementation"], v["status"]) for v in run["verdicts"]} == {
+        ("cs231n.rnn_layers", label, "passed") for label in ("rnn_step", "word_embedding")}

@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import TargetError, UsageError
 from ..plugin import Plugin, StructureError, describe_value, resolve_spec
 from .assignment_table import FLOAT64_GRADS, Convention, table
+from .preconditions import Preconditions, asserted, states_evenly
 
 __all__ = [
     "AssignmentPlugin",
@@ -49,8 +50,6 @@ __all__ = [
 
 _MODULES: dict[str, Any] = {}
 _SKIP_FOLDERS = {"__pycache__", "site-packages", "node_modules", "build", "dist"}
-# A forward whose file states that output sizes divide evenly: an assert or its docstring says so.
-_EVENLY = re.compile(r"%\s*[\w.\[\]'\"]*stride|divides? evenly|evenly divid", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- loading a file again, in any process
@@ -64,10 +63,7 @@ def load_module(path: str) -> Any:
     resolved = str(Path(path).resolve())
     if resolved in _MODULES:
         return _MODULES[resolved]
-    folder, parts = Path(resolved).parent, [Path(resolved).stem]
-    while (folder / "__init__.py").is_file():
-        parts.insert(0, folder.name)
-        folder = folder.parent
+    folder, parts = _package_of(Path(resolved))
     try:
         if len(parts) > 1:
             if str(folder) not in sys.path:
@@ -81,6 +77,15 @@ def load_module(path: str) -> Any:
         raise TargetError(f"loading {path} failed: {type(error).__name__}: {error}") from error
     _MODULES[resolved] = module
     return module
+
+
+def _package_of(path: Path) -> tuple[Path, list[str]]:
+    """(the folder to import from, the dotted name's parts): cs231n/layers.py in a package is cs231n.layers."""
+    folder, parts = path.resolve().parent, [path.stem]
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return folder, parts
 
 
 class _Part:
@@ -156,19 +161,6 @@ class Loss(_Part):
         return self.function()(*built)
 
 
-class Evenly:
-    """A spec's `where` and the convention's 'sizes divide evenly' stated in the file (picklable)."""
-
-    def __init__(self, where: Any, expressions: Sequence[str]) -> None:
-        self.where, self.expressions = where, tuple(expressions)
-
-    def __call__(self, dims: dict, hyper: dict) -> bool:
-        if self.where is not None and not self.where(dims, hyper):
-            return False
-        scope = {**dims, **hyper}
-        return all(eval(e, {"__builtins__": {}}, scope) == 0 for e in self.expressions)
-
-
 # --------------------------------------------------------------------------- reading a file (nothing runs)
 
 @dataclass
@@ -180,6 +172,7 @@ class Found:
     forward: str
     backward: str | None
     evenly: bool = False
+    asserted: tuple = ((), (), ())     # the forward's parameters, bindings and asserts (preconditions.asserted)
 
 
 def _assigned_only_none(function: ast.FunctionDef, name: str) -> bool:
@@ -200,9 +193,20 @@ def _assigned_only_none(function: ast.FunctionDef, name: str) -> bool:
             names = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
             if name in names:
                 seen = True
-                if not (isinstance(target, ast.Name) and isinstance(value, ast.Constant) and value.value is None):
+                if not (isinstance(target, ast.Name) and (_is_none(value) or _of_itself(value, name))):
                     return False
     return seen
+
+
+def _is_none(value: ast.AST | None) -> bool:
+    return isinstance(value, ast.Constant) and value.value is None
+
+
+def _of_itself(value: ast.AST | None, name: str) -> bool:
+    """`out = out.astype(x.dtype, copy=False)`: the skeleton converts a value it never computed."""
+    while isinstance(value, (ast.Call, ast.Attribute, ast.Subscript)):
+        value = value.func if isinstance(value, ast.Call) else value.value
+    return isinstance(value, ast.Name) and value.id == name
 
 
 def unimplemented(function: ast.FunctionDef, first_only: bool) -> bool:
@@ -237,26 +241,6 @@ def _positional(function: ast.FunctionDef) -> tuple[int, int | None]:
 def _accepts(function: ast.FunctionDef, n: int) -> bool:
     required, most = _positional(function)
     return required <= n and (most is None or n <= most)
-
-
-def _text_of(function: ast.FunctionDef) -> str:
-    parts = [ast.get_docstring(function) or ""]
-    parts += [ast.unparse(n.test) for n in ast.walk(function) if isinstance(n, ast.Assert)]
-    return "\n".join(parts)
-
-
-def _states_evenly(name: str, defs: dict[str, ast.FunctionDef]) -> bool:
-    """The forward, or a function of the same file it calls, says output sizes divide evenly."""
-    todo, seen = [name], set()
-    while todo:
-        current = todo.pop()
-        if current in seen or current not in defs:
-            continue
-        seen.add(current)
-        if _EVENLY.search(_text_of(defs[current])):
-            return True
-        todo += [n.func.id for n in ast.walk(defs[current]) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
-    return False
 
 
 def _signature(function: ast.FunctionDef) -> str:
@@ -314,8 +298,8 @@ def scan(source: str, conventions: Sequence[Convention]) -> tuple[list[Found], l
             if why:
                 missing.append(why)
                 continue
-            evenly = bool(conv.evenly) and _states_evenly(forward, defs)
-            found.append(Found(conv.stem + suffix, conv, forward, backward, evenly))
+            evenly = bool(conv.evenly) and states_evenly(forward, defs)
+            found.append(Found(conv.stem + suffix, conv, forward, backward, evenly, asserted(defs[forward])))
     for name in defs:
         match = re.match(r"^(\w+?)_forward(?:_\w+)?$", name)
         if match and not any(name.startswith(stem + "_forward") for stem in known_stems):
@@ -336,14 +320,13 @@ class AssignmentPlugin(Plugin):
         super().__init__(name)
         self.path = path
         self.not_found: list[tuple[str, str]] = []
-        # label -> (forward, backward or None, whether the file states that output sizes divide evenly)
-        self.found: dict[str, tuple[str, str | None, bool]] = {}
+        # label -> (forward, backward or None, the preconditions the file states, in words)
+        self.found: dict[str, tuple[str, str | None, list[str]]] = {}
 
     def note(self, label: str) -> str:
-        """'conv_forward_naive + conv_backward_naive; output sizes divide evenly (stated in the file)'."""
-        forward, backward, evenly = self.found[label]
-        text = f"{forward} + {backward}" if backward else forward
-        return text + ("; output sizes divide evenly (the file says so)" if evenly else "")
+        """'max_pool_forward_fast + max_pool_backward_fast; output sizes divide evenly (the file says so)'."""
+        forward, backward, stated = self.found[label]
+        return "; ".join([f"{forward} + {backward}" if backward else forward, *stated])
 
 
 def defines_plugin(source: str) -> bool:
@@ -382,8 +365,12 @@ def _build(path: Path, name: str, target: str, found: list[Found], missing: list
             continue
         spec = resolve_spec(item.convention.op)
         item.convention.check_against(spec)
-        if item.evenly:
-            spec = dataclasses.replace(spec, where=Evenly(spec.where, item.convention.evenly))
+        stated: list[str] = []
+        if item.evenly or item.asserted[2]:
+            where = Preconditions(spec, item.convention.arguments, item.convention.evenly if item.evenly else (),
+                                  item.asserted)
+            spec = dataclasses.replace(spec, where=where)
+            stated = where.describe()
         names = spec.input_names + list(spec.hyper)
         arguments = item.convention.arguments
         if item.backward is None:
@@ -392,7 +379,7 @@ def _build(path: Path, name: str, target: str, found: list[Found], missing: list
             plugin.layer(spec, Forward(str(path), item.forward, arguments, names, spec.outputs, item.convention.state),
                          Backward(str(path), item.backward, (), (), spec.outputs), name=item.label)
         plugin.implementations[-1].float64_grads = float64_grads
-        plugin.found[item.label] = (item.forward, item.backward, item.evenly)
+        plugin.found[item.label] = (item.forward, item.backward, stated)
     plugin.not_found.extend(missing)
     return plugin.with_target(target)
 
@@ -410,7 +397,9 @@ def discover_file(path: Path, target: str | None = None, name: str | None = None
     if not found and not missing:
         raise TargetError(f"{target or path} defines no oracle.Plugin and no function the assignment conventions know "
                           f"(affine_forward, conv_forward_naive, softmax_loss, ...)")
-    return _build(path, name or path.stem, target or str(path), found, missing, float64_grads)
+    # The plugin is named as the file would be imported (cs231n.layers), whether found in a folder or
+    # named alone: a worker finds an implementation again by its file and plugin name.
+    return _build(path, name or ".".join(_package_of(path)[1]), target or str(path), found, missing, float64_grads)
 
 
 def discover_folder(folder: Path, target: str) -> list[Plugin]:
@@ -432,9 +421,7 @@ def discover_folder(folder: Path, target: str) -> list[Plugin]:
             except (SyntaxError, UnicodeDecodeError):
                 continue  # not the student's layers: a broken helper script is no reason to stop
             if found or missing:
-                relative = path.relative_to(folder).with_suffix("")
-                name = ".".join(relative.parts)
-                plugins.append(discover_file(path, str(Path(target) / path.relative_to(folder)), name))
+                plugins.append(discover_file(path, str(Path(target) / path.relative_to(folder))))
     if not plugins:
         raise TargetError(f"{target}: no .py file in it defines an oracle.Plugin or a function the assignment "
                           f"conventions know")
