@@ -197,12 +197,16 @@ class Comparison:
         """The gradient of a kernel flipped, or the gradient computed with a flipped or transposed kernel."""
         got, expected, ev = self.got, self.expected, self.ev
         if got.ndim >= 3:
-            for axes in ((got.ndim - 2, got.ndim - 1), (got.ndim - 2,), (got.ndim - 1,)):
-                flipped = np.flip(expected, axis=axes)
-                if not close(flipped, expected, self.tol) and close(got, flipped, self.tol):
-                    return diagnosis("kernel", f"equals the reference flipped along {axes_text(axes)}: the kernel's "
-                                     "gradient is flipped (a convolution where a correlation was meant, or the reverse)",
-                                     axes=list(axes))
+            last = (got.ndim - 2, got.ndim - 1)
+            moves = [(f"flipped along {axes_text(axes)}", np.flip(expected, axis=axes)) for axes in (last, last[:1], last[1:])]
+            if expected.shape[-1] == expected.shape[-2]:
+                moves.append((f"transposed in {axes_text(last)}", np.swapaxes(expected, -1, -2)))
+            if expected.shape[0] == expected.shape[1]:
+                moves.append(("with axes 0 and 1 swapped", np.swapaxes(expected, 0, 1)))
+            for how, moved in moves:
+                if not close(moved, expected, self.tol) and close(got, moved, self.tol):
+                    return diagnosis("kernel", f"equals the reference {how}: the kernel's gradient is flipped or "
+                                     "transposed (a convolution where a correlation was meant, or axes swapped)", how=how)
         if self.spec.reference is None:
             return None
         for name, value in ev.case.inputs.items():

@@ -56,10 +56,11 @@ def _terms(ev, shape: tuple[int, ...]):
     for (label, value), axis in itertools.product(products, range(len(shape))):
         if value.ndim != len(shape) or value.shape[axis] < 2:
             continue
-        mean = value.mean(axis=axis, keepdims=True)
-        yield f"mean({label}, axis {axis})", mean
-        for other, factor in factors:
-            yield f"mean({label}, axis {axis})·{other}", mean * factor
+        for reduce, name in ((np.sum, "Σ"), (np.mean, "mean")):
+            reduced = reduce(value, axis=axis, keepdims=True)
+            yield f"{name}({label}, axis {axis})", reduced
+            for other, factor in factors:
+                yield f"{name}({label}, axis {axis})·{other}", reduced * factor
 
 
 def _simple_multiple(c: float, snap: float) -> Fraction | None:
@@ -79,8 +80,8 @@ def typo(ev, got: np.ndarray, expected: np.ndarray, tol: float, snap: float) -> 
             break
         term = np.broadcast_to(term, shape)
         norm = float(np.sum(term * term))
-        if norm == 0 or close(term * float(np.sum(term * expected) / max(float(np.sum(expected**2)), 1e-300)),
-                              expected, tol):
+        if norm == 0 or (np.any(expected) and close(
+                term * float(np.sum(term * expected) / max(float(np.sum(expected**2)), 1e-300)), expected, tol)):
             continue  # a term the reference is a multiple of: that is a scale, not a typo
         c = float(np.sum(difference * term) / norm)
         multiple = _simple_multiple(c, max(snap, 10 * tol))
