@@ -1,10 +1,11 @@
-"""The self-test: run the oracle on its own mutants and on gatecore, and score it.
+"""The self-test: run the oracle on its own mutants and on its correct corpora, and score it.
 
 Every mutant (oracle.plugins.mutants) is wrong in one known way; it counts as caught when
-at least one of its verdicts (one per dtype) fails. gatecore is right; any verdict of it
-that does not pass is a false alarm. The oracle passes its self-test at 100% caught and no
-false alarm. Each mutant also names the diagnoses that describe its bug, so the share of
-mutants diagnosed rightly is measured too.
+at least one of its verdicts (one per dtype) fails. gatecore, the textbook corpus (correct code
+written the naive way lectures write it) and the built-ins are right; any verdict of them that
+does not pass is a false alarm. Each mutant also names the diagnoses that describe its bug. The
+oracle passes its self-test at 100% caught, no false alarm and at least DIAGNOSIS_SHARE of the
+mutants diagnosed as their label says (the share is printed by kind).
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ __all__ = ["selftest", "main", "SelftestResult", "MutantResult", "DEFAULT_EXAMPL
 # search ends at its first failing case, so it can afford many: enough for the rarest "wrong
 # only when ..." condition to be drawn from any seed. gatecore passes, so it always uses all of
 # its cases; its own tests judge it more thoroughly.
-DEFAULT_EXAMPLES = {"mutants": 25, "gatecore": 8, "builtins": 8}
+DEFAULT_EXAMPLES = {"mutants": 25, "gatecore": 8, "textbook": 8, "builtins": 8}
 # The mutants include rules wrong only in bfloat16, and torch's and JAX's built-ins must pass in
 # every dtype they compute in; NumPy implementations are skipped in the half-precision dtypes.
 DTYPES = {"mutants": ("float64", "float32", "bfloat16"), "gatecore": ("float64", "float32"),
+          "textbook": ("float64", "float32"),
           "builtins": ("float64", "float32", "float16", "bfloat16")}
 DEFAULT_SEED = 0
+# The share of mutants (of those that expect a diagnosis) that must be diagnosed as their label says.
+DIAGNOSIS_SHARE = 0.9
 
 
 @dataclass
@@ -65,7 +69,8 @@ class SelftestResult:
     run: Run
     mutants: list[MutantResult] = field(default_factory=list)
     false_alarms: list[Verdict] = field(default_factory=list)
-    gatecore_verdicts: int = 0
+    gatecore_verdicts: int = 0              # verdicts of the correct corpora (gatecore, textbook, built-ins)
+    correct_plugins: list[str] = field(default_factory=list)
 
     @property
     def caught(self) -> int:
@@ -89,7 +94,23 @@ class SelftestResult:
 
     @property
     def ok(self) -> bool:
-        return self.total > 0 and self.caught == self.total and not self.false_alarms and not self.run.incomplete
+        return (self.total > 0 and self.caught == self.total and not self.false_alarms and not self.run.incomplete
+                and self.diagnosed >= DIAGNOSIS_SHARE * len(self.diagnosable))
+
+    def by_diagnosis(self) -> dict[str, tuple[int, int]]:
+        """expected diagnosis kind (the label's first) -> (diagnosed rightly, caught mutants of it)."""
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for m in self.diagnosable:
+            if m.caught:
+                counts[m.expect[0]][0] += bool(m.diagnosed)
+                counts[m.expect[0]][1] += 1
+        return {kind: (d, t) for kind, (d, t) in counts.items()}
+
+    def false_alarms_by_plugin(self) -> dict[str, int]:
+        counts = {plugin: 0 for plugin in self.correct_plugins}
+        for verdict in self.false_alarms:
+            counts[verdict.plugin] = counts.get(verdict.plugin, 0) + 1
+        return counts
 
     def by_kind(self) -> dict[str, tuple[int, int]]:
         """bug kind -> (caught, total), in the order the kinds first appear."""
@@ -117,7 +138,7 @@ def _caught(verdict: Verdict) -> bool:
 
 def selftest(examples: int | None = None, seed: int | None = None, listener: Any = None,
              workers: int | str | None = None) -> SelftestResult:
-    """Run the mutants and gatecore through the oracle; the score, survivors and false alarms.
+    """Run the mutants and the correct corpora through the oracle; the score, survivors and false alarms.
 
     workers: worker processes, as `oracle check -n` (None: the cores available)."""
     from oracle.plugins.mutants import BUGS, plugin as mutants
@@ -139,6 +160,8 @@ def selftest(examples: int | None = None, seed: int | None = None, listener: Any
             by_label[verdict.implementation].append(verdict)
         else:
             result.gatecore_verdicts += 1
+            if verdict.plugin not in result.correct_plugins:
+                result.correct_plugins.append(verdict.plugin)
             if verdict.status in ("failed", "errored"):
                 result.false_alarms.append(verdict)
     for impl in mutants.implementations:
@@ -193,8 +216,8 @@ def main(examples: int | None, seed: int | None, console, workers: int | str | N
     run = result.run
 
     counts = {t: examples for t in DEFAULT_EXAMPLES} if examples is not None else DEFAULT_EXAMPLES
-    console.print(f"oracle selftest: {result.total} mutants and {result.gatecore_verdicts} gatecore verdicts, "
-                  f"{counts['mutants']} cases per mutant and {counts['gatecore']} per gatecore implementation "
+    console.print(f"oracle selftest: {result.total} mutants and {result.gatecore_verdicts} verdicts of correct code, "
+                  f"{counts['mutants']} cases per mutant and {counts['gatecore']} per correct implementation "
                   "in each dtype, "
                   f"seed {seed}, {run.duration:.0f} s")
     if run.incomplete:
@@ -214,16 +237,25 @@ def main(examples: int | None, seed: int | None, console, workers: int | str | N
     for mutant in result.survivors:
         console.print(f"  [red]survived[/] {escape(mutant.label)} ({mutant.op}, {mutant.convention}): {escape(mutant.kind)}")
 
-    if result.false_alarms:
-        console.print(f"false alarms on gatecore: [bold red]{len(result.false_alarms)}[/]")
-        for verdict in result.false_alarms:
-            console.print(f"  [red]{verdict.status}[/] {escape(verdict.id)}: {escape(_first_line(verdict.message))}")
-    else:
-        console.print("false alarms on gatecore: [green]0[/]")
+    for plugin, count in (result.false_alarms_by_plugin() or {"gatecore": 0}).items():
+        console.print(f"false alarms on {escape(plugin)}: " + (f"[bold red]{count}[/]" if count else "[green]0[/]"))
+    for verdict in result.false_alarms:
+        console.print(f"  [red]{verdict.status}[/] {escape(verdict.id)}: {escape(_first_line(verdict.message))}")
 
     diagnosable = result.diagnosable
     console.print(f"diagnosis: {result.diagnosed} of {len(diagnosable)} mutants diagnosed as their label says"
                   + (f" ({result.total - len(diagnosable)} expect no diagnosis)" if result.total > len(diagnosable) else ""))
+    kinds = Table(title="diagnosis by kind", title_justify="left")
+    kinds.add_column("expected diagnosis")
+    kinds.add_column("diagnosed", justify="right")
+    for kind, (right, total) in result.by_diagnosis().items():
+        style = "green" if right == total else ("yellow" if right >= DIAGNOSIS_SHARE * total else "bold red")
+        kinds.add_row(escape(kind), f"[{style}]{right} of {total}[/]")
+    console.print(kinds)
+    share = 100 * result.diagnosed / len(diagnosable) if diagnosable else 100.0
+    enough = result.diagnosed >= DIAGNOSIS_SHARE * len(diagnosable)
+    console.print(f"diagnosis share: [{'bold green' if enough else 'bold red'}]{share:.0f}%[/] "
+                  f"(at least {100 * DIAGNOSIS_SHARE:.0f}% required)")
     for mutant in diagnosable:
         if mutant.caught and not mutant.diagnosed:
             said = "; ".join(sorted({(v.diagnosis or {}).get("text") or "no diagnosis"

@@ -38,7 +38,7 @@ def verdict(plugin, label, status, dtype="float64", message="", diagnosis=None):
 
 def printed_and_code(monkeypatch, mutants, false_alarms=()):
     result = SelftestResult(Run(seed=0), mutants=mutants, false_alarms=list(false_alarms), gatecore_verdicts=4)
-    monkeypatch.setattr(oracle.selftest, "selftest", lambda examples, seed, listener=None: result)
+    monkeypatch.setattr(oracle.selftest, "selftest", lambda examples, seed, listener=None, workers=None: result)
     console = Console(file=io.StringIO(), width=200)
     code = main(3, 5, console)
     return " ".join(console.file.getvalue().split()), code
@@ -76,11 +76,32 @@ def test_a_false_alarm_on_gatecore_is_listed_and_fails_the_selftest(monkeypatch)
     assert "gatecore/matmul/float64: gradient for 'a' differs [3 of 4 elements]" in out
 
 
-def test_a_wrong_diagnosis_is_counted_and_shown_but_does_not_fail_the_selftest(monkeypatch):
+def test_a_wrong_diagnosis_is_counted_and_shown_and_below_nine_in_ten_fails_the_selftest(monkeypatch):
     out, code = printed_and_code(monkeypatch, [mutant("a", "failed", "failed", expect=("transpose",))])
-    assert code == 0
+    assert code == 1
     assert "diagnosis: 0 of 1 mutants diagnosed as their label says" in out
     assert "a: expected transpose; said: equals 2 × the reference" in out
+    assert "diagnosis share: 0% (at least 90% required)" in out
+
+
+def test_nine_in_ten_right_diagnoses_pass_and_the_share_is_printed_by_kind(monkeypatch):
+    right = [mutant(f"m{i}", "failed", "passed") for i in range(9)]
+    wrong = [mutant("t", "failed", "passed", expect=("transpose",))]
+    out, code = printed_and_code(monkeypatch, right + wrong)
+    assert code == 0
+    assert re.search(r"scale\W+9 of 9", out) and re.search(r"transpose\W+0 of 1", out)
+    assert "diagnosis share: 90%" in out
+
+
+def test_false_alarms_are_counted_per_correct_corpus(monkeypatch):
+    result = SelftestResult(Run(seed=0), mutants=[mutant("a", "failed", "passed")], gatecore_verdicts=4,
+                            correct_plugins=["gatecore", "textbook"],
+                            false_alarms=[verdict("textbook", "softmax_loss_naive", "failed", "float32", "noise")])
+    monkeypatch.setattr(oracle.selftest, "selftest", lambda examples, seed, listener=None, workers=None: result)
+    console = Console(file=io.StringIO(), width=200)
+    assert main(3, 5, console) == 1
+    out = " ".join(console.file.getvalue().split())
+    assert "false alarms on gatecore: 0" in out and "false alarms on textbook: 1" in out
 
 
 def test_a_mutant_is_diagnosed_rightly_only_if_every_failing_verdict_is():
