@@ -1,11 +1,14 @@
 """False alarms: how often the oracle flags a correct implementation.
 
-Runs every implementation of the given targets (default: gatecore, the project's own
-correct core) for N cases per op and dtype, and prints a table of cases run, verdicts
-flagged and time per op, then the totals. Any flagged verdict is printed in full.
+Runs every implementation of the given targets (default: gatecore, the project's own correct
+core, and textbook, correct code written the naive way lectures write it) for N cases per op
+and dtype, and prints a table of cases run, inconclusive cases (where rounding in the dtype is
+as large as the gradient: never failures) and verdicts flagged, then the totals. Any flagged
+verdict is printed in full.
 
-    python benchmarks/false_alarms.py                    # gatecore, 1,000 cases per op and dtype
+    python benchmarks/false_alarms.py                    # gatecore and textbook, 10,000 cases per op and dtype
     python benchmarks/false_alarms.py --examples 200 --op 'conv*' --json fa.json
+    python benchmarks/false_alarms.py textbook --examples 50
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ class Progress:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("targets", nargs="*", default=["gatecore"])
-    parser.add_argument("--examples", type=int, default=1000)
+    parser.add_argument("targets", nargs="*", default=["gatecore", "textbook"])
+    parser.add_argument("--examples", type=int, default=10_000, help="cases per op and dtype")
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--op", action="append", dest="ops")
     parser.add_argument("--dtype", action="append", dest="dtypes")
@@ -44,18 +47,20 @@ def main() -> int:
     if args.json:
         run.save(args.json)
 
-    rows: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+    rows: dict[str, dict[str, tuple[int, int, str]]] = defaultdict(dict)
     for v in run.verdicts:
-        rows[v.implementation][v.dtype] = (v.examples, v.status)
-    print(f"\n| implementation | float64 cases | float32 cases | flagged |")
-    print("|---|---:|---:|---|")
+        rows[f"{v.plugin}.{v.implementation}"][v.dtype] = (v.examples, v.inconclusive, v.status)
+    print("\n| implementation | float64 cases | float32 cases | inconclusive (float64, float32) | flagged |")
+    print("|---|---:|---:|---:|---|")
     for label, by_dtype in rows.items():
-        flagged = [d for d, (_, status) in by_dtype.items() if status in ("failed", "errored")]
-        print(f"| {label} | {by_dtype.get('float64', (0, ''))[0]} | {by_dtype.get('float32', (0, ''))[0]} | "
-              f"{', '.join(flagged) or 'none'} |")
+        flagged = [d for d, (_, _, status) in by_dtype.items() if status in ("failed", "errored")]
+        f64, f32 = by_dtype.get("float64", (0, 0, "")), by_dtype.get("float32", (0, 0, ""))
+        print(f"| {label} | {f64[0]} | {f32[0]} | {f64[1]}, {f32[1]} | {', '.join(flagged) or 'none'} |")
     flagged = [v for v in run.verdicts if v.status in ("failed", "errored")]
     cases = sum(v.examples for v in run.verdicts)
-    print(f"\n{len(run.verdicts)} verdicts, {cases} cases, {len(flagged)} flagged, {elapsed:.0f} s, seed {run.seed}")
+    inconclusive = sum(v.inconclusive for v in run.verdicts)
+    print(f"\n{len(run.verdicts)} verdicts, {cases} cases ({inconclusive} inconclusive), {len(flagged)} flagged, "
+          f"{elapsed:.0f} s, seed {run.seed}")
     for v in flagged:
         print("\n" + format_failure(v))
     return 1 if flagged else 0

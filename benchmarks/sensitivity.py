@@ -5,7 +5,7 @@ A correct implementation (gatecore's) is made wrong by a relative error δ in tw
     scale        every gradient multiplied by 1 + δ
     one element  the largest element of the first gradient multiplied by 1 + δ
 
-and judged on the grid δ = 1e-1, 3e-2, 1e-2, ... 1e-12, bisecting for the smallest δ caught.
+and judged on the grid δ = 1e-1, 3e-2, 1e-2, ... 1e-13, bisecting for the smallest δ caught.
 The table gives that smallest δ ("-" when not even 1e-1 is caught), and whether the
 unchanged, correct implementation passed at the same settings (a false alarm would make the
 numbers meaningless).
@@ -28,7 +28,7 @@ from oracle.plugins.gatecore import plugin as gatecore
 from oracle.run import DTYPES, check
 
 # Two steps a decade, off the thresholds' own round numbers so no result hangs on a rounding ulp.
-DELTAS = [f * 10.0**-k for k in range(1, 13) for f in (3.0, 1.0)][1:]
+DELTAS = [f * 10.0**-k for k in range(1, 14) for f in (3.0, 1.0)][1:]
 MODES = ("scale", "one element")
 
 
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{impl.op}: {' | '.join(cells[1:])}  ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 
     print(f"Smallest relative error caught (examples={args.examples}, seed={args.seed}; "
-          f"δ tried: 1e-1, 3e-2, 1e-2, ... down to 1e-12)\n")
+          f"δ tried: 1e-1, 3e-2, 1e-2, ... down to 1e-13)\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join(" --- " for _ in header) + "|")
     for cells in rows:
