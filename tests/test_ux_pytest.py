@@ -25,7 +25,7 @@ def relu(x):
 
 @plugin.pullback("matmul")
 def matmul(a, b):
-    return a @ b, lambda g: (g @ b.T, g.T @ a)
+    return a @ b, lambda g: (2 * g @ b.T, a.T @ g)     # dA twice too large: every case shows it
 '''
 
 OPTIONS = ("-p", "no:cacheprovider", "--oracle-examples", "4", "--oracle-seed", "5")
