@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import ml_dtypes  # noqa: F401 - registers bfloat16 with NumPy: half-precision cases are drawn in float64, then rounded
 import numpy as np
@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from .result import CaseRecord
 from .spec import BATCH_DIM_RANGE, DEFAULT_BATCH_RANGE, Spec
 
-__all__ = ["Case", "build_case", "cases", "KINK_MARGIN", "kink_distance"]
+__all__ = ["KINK_MARGIN", "VALUE_DRAWS", "Case", "CaseGroup", "build_case", "case_groups", "cases", "kink_distance",
+           "value_draws"]
 
 # Inputs are multiples of 1e-3, so a linear kink quantity is 0 or at least ~1e-3 away from it.
 # The margin sits between that and the finite-difference step (1e-6), which never crosses it.
@@ -133,9 +134,8 @@ def build_case(spec: Spec, dtype: str, dims: Mapping[str, int], batch: Sequence[
     return None
 
 
-@st.composite
-def cases(draw, spec: Spec, dtype: str) -> Case:
-    """Hypothesis strategy of cases for `spec` in `dtype`; shrinks toward size-1 dims and simple hyper-parameters."""
+def _structure(draw, spec: Spec) -> tuple[dict[str, int], list[int], dict[str, Any]]:
+    """Draw every dim, the batch dims and every hyper-parameter: what shrinking works on."""
     dims = {}
     for name in spec.dim_names():
         low, high = spec.dim_range(name)
@@ -146,7 +146,63 @@ def cases(draw, spec: Spec, dtype: str) -> Case:
                               max_size=DEFAULT_BATCH_RANGE[1]), label="batch")
     hyper = {name: draw(h.strategy(dims), label=name) for name, h in spec.hyper.items()}
     assume(spec.where is None or spec.where(dims, hyper))
+    return dims, batch, hyper
+
+
+@st.composite
+def cases(draw, spec: Spec, dtype: str) -> Case:
+    """Hypothesis strategy of cases for `spec` in `dtype`; shrinks toward size-1 dims and simple hyper-parameters."""
+    dims, batch, hyper = _structure(draw, spec)
     seed = draw(st.integers(0, 2**32 - 1), label="seed")
     case = build_case(spec, dtype, dims, batch, hyper, seed)
     assume(case is not None)
     return case
+
+
+# Value draws judged per drawn structure. A new structure is a new shape, and a new shape is a
+# new reference program to compile (tens of milliseconds, against a fraction of one to judge a
+# case); the value draws of one structure share it.
+VALUE_DRAWS = 5
+
+
+@dataclass
+class CaseGroup:
+    """One drawn structure at several value draws (case seeds `base·n + j`, j < n).
+
+    The first case is built when drawn; the others as they are judged, so one set of arrays is
+    alive at a time.
+    """
+
+    first: Case
+    seeds: tuple[int, ...] = ()    # of the others
+
+    def cases(self) -> Iterator[Case]:
+        yield self.first
+        f = self.first
+        for seed in self.seeds:
+            case = build_case(f.spec, f.dtype, f.dims, f.batch, f.hyper, seed)
+            if case is not None:
+                yield case
+
+    def __repr__(self) -> str:
+        return f"CaseGroup({1 + len(self.seeds)} value draws of {self.first.describe()}, seed {self.first.seed})"
+
+
+def value_draws(examples: int) -> tuple[int, int]:
+    """(structures, value draws per structure) that judge about `examples` cases."""
+    structures = -(-examples // VALUE_DRAWS)
+    return structures, -(-examples // structures)
+
+
+@st.composite
+def case_groups(draw, spec: Spec, dtype: str, values: int = VALUE_DRAWS) -> CaseGroup:
+    """Hypothesis strategy of CaseGroups: a structure, as cases() draws it, with `values` value draws.
+
+    Shrinking works as for cases(): toward the smallest structure (and seed) where any value
+    draw fails; with values=1 the cases are exactly those of cases().
+    """
+    dims, batch, hyper = _structure(draw, spec)
+    base = draw(st.integers(0, 2**32 - 1), label="seed")
+    first = build_case(spec, dtype, dims, batch, hyper, base * values)
+    assume(first is not None)
+    return CaseGroup(first, tuple(base * values + j for j in range(1, values)))

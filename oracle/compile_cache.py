@@ -6,10 +6,16 @@ later run and every worker process.
 
 - Where: `JAX_COMPILATION_CACHE_DIR` when it is set, else `jax` in the user's cache folder
   (platformdirs: ~/.cache/gradient-oracle/jax on Linux).
-- Bounded: at most MAX_BYTES; JAX evicts the least recently used entries past it.
-- Safe under concurrent writers: with a size bound JAX reads and writes every entry under one
-  file lock in the folder (`.lockfile`), so a worker never reads another's half-written entry.
+- Bounded: past MAX_BYTES the least recently used programs are deleted (checked when a process
+  starts using the cache, and again after every MAX_BYTES / 8 it writes).
+- Safe under concurrent writers: an entry is written to a temporary file and renamed into place,
+  so a reader sees a whole entry or none; an entry deleted under a reader is a miss.
 - Off with `--no-cache` or `[tool.oracle] cache = false`.
+
+The entries are JAX's own (`<key>-cache` files). JAX's bounded cache would take a file lock and
+list the whole folder on every write (55 ms per write at a thousand entries, more than most of
+our programs take to compile), so the oracle hands JAX the store below; where a JAX version lacks
+the hook it uses, JAX's own bounded cache is used instead.
 
 `configure(enabled)` is the one place a process sets this up. `judge` calls it before anything
 is compiled, so the in-process path and every worker process are configured the same way.
@@ -18,15 +24,18 @@ is compiled, so the in-process path and every worker process are configured the 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ENV", "MAX_BYTES", "location", "configure", "active", "describe", "info", "clear", "CacheInfo"]
+__all__ = ["ENV", "MAX_BYTES", "CacheInfo", "active", "clear", "configure", "describe", "ensure", "info", "location", "prune"]
 
 ENV = "JAX_COMPILATION_CACHE_DIR"
 MAX_BYTES = 512 * 2**20
-_ENTRY_SUFFIX = "-cache"     # JAX's names: <key>-cache holds a program, <key>-atime its last use
+_ENTRY_SUFFIX = "-cache"     # JAX's names: <key>-cache holds a program (<key>-atime its last use, in JAX's own store)
 _ATIME_SUFFIX = "-atime"
+_STALE_TEMPORARY = 3600.0    # seconds after which a temporary file is a leftover of a killed writer
 
 _configured: tuple[bool, str | None] | None = None   # (enabled, folder) as set in this process
 
@@ -41,6 +50,57 @@ def location() -> Path:
     return platformdirs.user_cache_path("gradient-oracle") / "jax"
 
 
+class _AtomicFiles:
+    """JAX's cache interface (get/put of bytes by key) over one folder, written by rename."""
+
+    def __init__(self, folder: Path) -> None:
+        self._path = folder
+        self._written = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        path = self._path / f"{key}{_ENTRY_SUFFIX}"
+        try:
+            data = path.read_bytes()
+            os.utime(path)        # its last use, for pruning
+        except OSError:           # absent, or deleted by another process's pruning meanwhile
+            return None
+        return data
+
+    def put(self, key: str, value: bytes) -> None:
+        path = self._path / f"{key}{_ENTRY_SUFFIX}"
+        if path.exists():
+            return
+        temporary = self._path / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            temporary.write_bytes(value)
+            os.replace(temporary, path)
+        except OSError:           # a full or read-only disk costs a compile next time, nothing more
+            temporary.unlink(missing_ok=True)
+            return
+        with self._lock:
+            self._written += len(value)
+            due = self._written > MAX_BYTES // 8
+            if due:
+                self._written = 0
+        if due:
+            prune(self._path)
+
+
+def _install(folder: Path) -> bool:
+    """Hand JAX the atomic store; False where this JAX has no such hook (its own bounded cache is used)."""
+    try:
+        from jax._src import compilation_cache as jax_cache
+    except ImportError:
+        return False
+    if not all(hasattr(jax_cache, name) for name in ("_cache", "_cache_initialized", "_cache_initialized_mutex")):
+        return False
+    with jax_cache._cache_initialized_mutex:
+        jax_cache._cache = _AtomicFiles(folder)
+        jax_cache._cache_initialized = True
+    return True
+
+
 def configure(enabled: bool = True) -> str | None:
     """Turn the persistent cache on (at location()) or off for this process; the folder, or None when off.
 
@@ -53,17 +113,21 @@ def configure(enabled: bool = True) -> str | None:
     import jax
     from jax.experimental.compilation_cache import compilation_cache
 
-    if _configured is not None:
-        compilation_cache.reset_cache()  # JAX opens its cache once; a new setting needs a new one
+    compilation_cache.reset_cache()   # JAX opens its cache once; a new setting needs a new one
     if enabled:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            prune(Path(folder))
+        except OSError:   # a folder that cannot be made or read: run without the cache rather than not at all
+            return configure(False)
         jax.config.update("jax_enable_compilation_cache", True)
         jax.config.update("jax_compilation_cache_dir", folder)
         # A reference program compiles in milliseconds and is small: cache every one.
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-        # A bound is also what makes JAX take its file lock around every read and write.
-        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+        if not _install(Path(folder)):
+            # JAX's own store: bounded, and locked around every read and write.
+            jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     else:
         jax.config.update("jax_enable_compilation_cache", False)
     _configured = (enabled, folder)
@@ -75,9 +139,59 @@ def active() -> str | None:
     return _configured[1] if _configured else None
 
 
+def ensure() -> None:
+    """Configure with the default (on) unless this process is configured already, on or off."""
+    if _configured is None:
+        configure()
+
+
 def describe(enabled: bool = True) -> str:
     """The cache as a run's settings name it: its folder, or 'off'."""
     return str(location()) if enabled else "off"
+
+
+def _entries(folder: Path) -> list[tuple[float, int, Path]]:
+    """(last use, size, path) of every cached program."""
+    found = []
+    try:
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                if entry.name.endswith(_ENTRY_SUFFIX):
+                    try:
+                        stat = entry.stat()
+                    except FileNotFoundError:   # deleted by another process meanwhile
+                        continue
+                    found.append((stat.st_mtime, stat.st_size, Path(entry.path)))
+    except FileNotFoundError:
+        pass
+    return found
+
+
+def _remove(entry: Path) -> None:
+    entry.unlink(missing_ok=True)
+    entry.with_name(entry.name[: -len(_ENTRY_SUFFIX)] + _ATIME_SUFFIX).unlink(missing_ok=True)
+
+
+def prune(folder: Path, limit: int = MAX_BYTES) -> int:
+    """Delete the least recently used programs until the cache holds at most 3/4 of `limit`; how many went."""
+    entries = _entries(folder)
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    if total > limit:
+        for _, size, path in sorted(entries):
+            if total <= limit * 3 // 4:
+                break
+            _remove(path)
+            total -= size
+            removed += 1
+    now = time.time()
+    for leftover in folder.glob(".*.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > _STALE_TEMPORARY:
+                leftover.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 @dataclass(frozen=True)
@@ -92,40 +206,27 @@ class CacheInfo:
                 f"{_size(self.bytes)} of at most {_size(self.limit)}")
 
 
-def _entries(folder: Path) -> list[Path]:
-    return list(folder.glob(f"*{_ENTRY_SUFFIX}")) if folder.is_dir() else []
-
-
 def info(folder: Path | None = None) -> CacheInfo:
     """How many programs the cache holds and how much room they take."""
     folder = location() if folder is None else folder
-    sizes = []
-    for entry in _entries(folder):
-        try:
-            sizes.append(entry.stat().st_size)
-        except FileNotFoundError:  # evicted by a running process meanwhile
-            pass
-    return CacheInfo(folder, len(sizes), sum(sizes))
+    entries = _entries(folder)
+    return CacheInfo(folder, len(entries), sum(size for _, size, _ in entries))
 
 
 def clear(folder: Path | None = None) -> CacheInfo:
-    """Delete every cached program (under JAX's lock, so a running process is not disturbed); what was removed."""
+    """Delete every cached program; what was removed. A running process only misses them (and compiles again)."""
     folder = location() if folder is None else folder
     removed = info(folder)
-    if not folder.is_dir():
-        return removed
-    import filelock
-
-    with filelock.FileLock(folder / ".lockfile", timeout=30):
-        for entry in _entries(folder):
-            for path in (entry, entry.with_name(entry.name[: -len(_ENTRY_SUFFIX)] + _ATIME_SUFFIX)):
-                path.unlink(missing_ok=True)
+    for _, _, path in _entries(folder):
+        _remove(path)
     return removed
 
 
-def _size(count: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+def _size(count: float) -> str:
+    if count < 1024:
+        return f"{count:.0f} bytes"
+    for unit in ("KB", "MB", "GB"):
         count /= 1024
-    return f"{count} bytes"
+        if count < 1024 or unit == "GB":
+            return f"{count:.1f} {unit}"
+    return f"{count:.1f} GB"

@@ -27,7 +27,7 @@ from hypothesis import seed as hypothesis_seed
 from . import compile_cache
 from . import examples_db as saved_examples
 from .blame import locate
-from .cases import cases
+from .cases import CaseGroup, case_groups, value_draws
 from .checks import CASE_TIMEOUT, checks_for, finding_rank, run_checks
 from .errors import UsageError
 from .explain import explain
@@ -144,12 +144,7 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
     warnings: set[str] = set()
     inconclusive: set[tuple] = set()   # distinct cases the dtype could not judge (replays count once)
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False, print_blob=False,
-              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet, report_multiple_bugs=True,
-              phases=(Phase.explicit, Phase.generate, Phase.shrink))
-    @hypothesis_seed(derived_seed(seed, impl, dtype))
-    @given(cases(impl.spec, dtype))
-    def search(case):
+    def judge_case(case):
         nonlocal evaluated
         if deadline is not None and time.perf_counter() > deadline:
             raise OutOfTime()
@@ -166,8 +161,21 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
         if evaluation is not None and evaluation.inconclusive:
             inconclusive.add(case_key(case))
 
+    # Several value draws per drawn structure: they share its shapes, so one compiled reference
+    # program serves them all; shrinking still reaches the smallest structure that fails.
+    structures, per_structure = value_draws(examples)
+
+    @settings(max_examples=structures, deadline=None, database=None, derandomize=False, print_blob=False,
+              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet, report_multiple_bugs=True,
+              phases=(Phase.explicit, Phase.generate, Phase.shrink))
+    @hypothesis_seed(derived_seed(seed, impl, dtype))
+    @given(case_groups(impl.spec, dtype, per_structure))
+    def search(group):
+        for case in group.cases():
+            judge_case(case)
+
     for saved in saved_examples.replay(impl, dtype, examples_from, examples_db):
-        search = example(saved)(search)
+        search = example(CaseGroup(saved))(search)
     # Without a key hypothesis digests the test's source on every run (a few ms); with
     # database=None the key is never used for anything else.
     search._hypothesis_internal_database_key = f"{impl.plugin}:{impl.label}:{dtype}".encode()

@@ -1,0 +1,204 @@
+"""Speed without losing anything: the persistent compilation cache, one compiled reference program
+per structure, kinks moved off element by element at any size, and searches that still shrink and
+still repeat themselves from the same seed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import pytest
+from jax import monitoring
+
+import oracle
+from oracle import compile_cache
+from oracle.cases import KINK_MARGIN, build_case, kink_distance
+from oracle.config import Config, parse_table, resolve
+from oracle.plugin import discover
+from oracle.run import check, judge
+from oracle.spec import choice
+from oracle.specs import get
+
+DEMO = '''
+import numpy as np
+import oracle
+
+plugin = oracle.Plugin("demo")
+
+
+@plugin.pullback("tanh")
+def tanh(x):
+    y = np.tanh(x)
+    return y, lambda g: (g * (1 - y * y),)
+
+
+@plugin.pullback("relu", name="relu_wrong_above_1_5")
+def relu(x):
+    return np.maximum(x, 0), lambda g: (g * (x > 0) * np.where(x > 1.5, 1.01, 1.0),)
+'''
+
+
+def oracle_cli(*args: str, cwd: Path, cache: Path | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != compile_cache.ENV}
+    if cache is not None:
+        env[compile_cache.ENV] = str(cache)
+    return subprocess.run([sys.executable, "-m", "oracle", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "demo.py").write_text(DEMO)
+    return tmp_path
+
+
+def settings_of(folder: Path) -> dict:
+    return json.loads((folder / "run.json").read_text())["settings"]
+
+
+# --------------------------------------------------------------------------- where the cache is
+
+def test_the_cache_lives_in_the_users_cache_folder_unless_jax_compilation_cache_dir_is_set(monkeypatch, tmp_path):
+    monkeypatch.delenv(compile_cache.ENV, raising=False)
+    assert compile_cache.location() == platformdirs.user_cache_path("gradient-oracle") / "jax"
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "mine"))
+    assert compile_cache.location() == tmp_path / "mine"
+
+
+def test_a_run_fills_the_cache_it_names_and_cache_info_and_clear_show_and_empty_it(project):
+    cache = project / "cache"
+    done = oracle_cli("check", "demo.py", "--op", "tanh", "--examples", "4", "--report", "out", cwd=project, cache=cache)
+    assert done.returncode == 0, done.stderr
+    assert settings_of(project / "out")["cache"] == str(cache)
+    programs = compile_cache.info(cache).entries
+    assert programs >= 1
+
+    shown = oracle_cli("cache", "info", cwd=project, cache=cache)
+    assert shown.returncode == 0 and f"{cache}: {programs} compiled program" in shown.stdout
+
+    cleared = oracle_cli("cache", "clear", cwd=project, cache=cache)
+    assert cleared.returncode == 0 and f"removed {programs} compiled program" in cleared.stdout
+    assert compile_cache.info(cache).entries == 0
+
+
+def test_no_cache_and_cache_false_in_the_configuration_run_without_it(project):
+    cache = project / "cache"
+    done = oracle_cli("check", "demo.py", "--op", "tanh", "--examples", "3", "--report", "out", "--no-cache",
+                      cwd=project, cache=cache)
+    assert done.returncode == 0, done.stderr
+    assert settings_of(project / "out")["cache"] == "off"
+    assert compile_cache.info(cache).entries == 0
+
+    (project / "pyproject.toml").write_text("[tool.oracle]\ncache = false\n")
+    done = oracle_cli("check", "demo.py", "--op", "tanh", "--examples", "3", "--report", "out2", cwd=project, cache=cache)
+    assert done.returncode == 0, done.stderr
+    assert settings_of(project / "out2")["cache"] == "off"
+    assert compile_cache.info(cache).entries == 0
+
+
+def test_cache_in_the_configuration_must_be_true_or_false(tmp_path):
+    assert resolve({}, Config(parse_table({"cache": False}, tmp_path / "pyproject.toml")))["cache"] is False
+    assert resolve({}, Config({}))["cache"] is True
+    with pytest.raises(oracle.config.ConfigError, match="cache must be true or false"):
+        parse_table({"cache": "no"}, tmp_path / "pyproject.toml")
+
+
+def test_entries_appear_whole_and_a_full_cache_drops_the_least_recently_used(tmp_path):
+    store = compile_cache._AtomicFiles(tmp_path)
+    for i, key in enumerate(["old", "middle", "new"]):
+        store.put(key, bytes([i]) * 1000)
+        os.utime(tmp_path / f"{key}-cache", (1000 + i, 1000 + i))
+    assert store.get("middle") == bytes([1]) * 1000        # reading it makes it the most recently used
+    assert not list(tmp_path.glob(".*.tmp"))               # written beside, then renamed into place
+
+    removed = compile_cache.prune(tmp_path, limit=2500)
+    assert removed == 2
+    assert store.get("old") is None and store.get("new") is None and store.get("middle") is not None
+
+
+# --------------------------------------------------------------------------- fewer programs
+
+def compiled_programs(run) -> int:
+    """How many reference programs JAX compiles (or loads from the cache) while run() runs."""
+    seen: list[str] = []
+
+    def listener(event: str, seconds: float, **kwargs) -> None:
+        if event == "/jax/core/compile/backend_compile_duration" and "value_and_vjp" in str(kwargs.get("fun_name")):
+            seen.append(event)
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        run()
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    return len(seen)
+
+
+def gatecore(label: str):
+    return next(i for p in discover("gatecore") for i in p.implementations if i.label == label)
+
+
+def test_every_seed_of_dropout_is_judged_by_one_compiled_program():
+    # One shape, one p: the seed is traced, so eight cases with eight seeds need one program.
+    spec = dataclasses.replace(get("dropout"), name="dropout_one_shape", dims={"n": (3, 3), "d": (4, 4)},
+                               hyper={**get("dropout").hyper, "p": choice(0.25)})
+    impl = dataclasses.replace(gatecore("dropout"), spec=spec)
+    verdicts = []
+    assert compiled_programs(lambda: verdicts.append(judge(impl, "float64", examples=8, seed=3))) == 1
+    assert verdicts[0].status == "passed" and verdicts[0].examples == 8
+
+
+def test_both_dtypes_of_an_op_are_searched_on_the_same_shapes():
+    impl = dataclasses.replace(gatecore("tanh"), spec=dataclasses.replace(get("tanh"), name="tanh_both_dtypes"))
+    first = compiled_programs(lambda: judge(impl, "float64", examples=10, seed=5))
+    assert first >= 1
+    assert compiled_programs(lambda: judge(impl, "float32", examples=10, seed=5)) == 0
+
+
+# --------------------------------------------------------------------------- kinks at any size
+
+def test_elements_near_a_kink_are_moved_off_it_one_by_one_even_among_a_million():
+    spec = dataclasses.replace(get("relu"), inputs={"x": "n"}, dims={"n": (10**6, 10**6)})
+    raw = spec.inputs["x"].domain.sample(np.random.default_rng([9, 0, 0]), (10**6,), {})
+    near = np.abs(raw) < KINK_MARGIN
+    assert near.sum() > 100                                   # a whole redraw would land on other kinks
+
+    case = build_case(spec, "float64", {"n": 10**6}, (), {}, seed=9)
+    assert case is not None and kink_distance(spec, case.inputs, case.hyper) >= KINK_MARGIN
+    moved = case.inputs["x"] != raw
+    assert np.array_equal(moved, near)                        # only the offending elements changed
+
+
+def test_relu_at_a_million_elements_is_judged_and_passes():
+    spec = dataclasses.replace(get("relu"), inputs={"x": "n"}, dims={"n": (10**6, 10**6)})
+    run = oracle.assert_gradients(gatecore("relu").code, spec, convention="gate", examples=2, workers=0)
+    assert [v.status for v in run.verdicts] == ["passed", "passed"]
+
+
+# --------------------------------------------------------------------------- the search is still the search
+
+def test_a_value_dependent_bug_still_shrinks_to_the_smallest_shape(project):
+    run = check(str(project / "demo.py"), ops=["relu*"], dtypes=["float64"], examples=30, seed=2, workers=0)
+    (verdict,) = run.verdicts
+    assert verdict.status == "failed"
+    assert verdict.case.shapes["x"] == [1] and verdict.case.batch == []
+    assert np.asarray(verdict.case.inputs["x"]).max() > 1.5
+
+
+def test_two_processes_with_the_same_seed_give_the_same_verdicts_and_cases(project):
+    def verdicts(folder: str) -> list:
+        done = oracle_cli("check", "demo.py", "--examples", "10", "--seed", "77", "--report", folder,
+                          cwd=project, cache=project / "cache")
+        assert done.returncode == 1, done.stderr            # the relu variant is wrong
+        run = json.loads((project / folder / "run.json").read_text())
+        return [(v["implementation"], v["dtype"], v["status"], v.get("check"), v["case"] and v["case"]["seed"],
+                 v["case"] and v["case"]["shapes"]) for v in run["verdicts"]]
+
+    assert verdicts("first") == verdicts("second")
