@@ -455,6 +455,7 @@ def _aligned(rows: list[list[str]]) -> list[str]:
 @click.argument("op")
 def explain(op: str) -> int:
     """Explain a catalogue op: its math, arguments, shapes, domains, kinks and properties."""
+    from .report.terminal import print_unwrapped
     from .specs import get
 
     spec = get(op)
@@ -471,7 +472,7 @@ def explain(op: str) -> int:
         table.add_row(name, arg.shape or "scalar", arg.domain.describe(), "yes" if arg.differentiable else "no")
     for name, hyper in spec.hyper.items():
         table.add_row(name, "hyper-parameter", hyper.describe, "no")
-    console.print(table)
+    print_unwrapped(console, table)
     say()
     dims = ", ".join(f"{name} in {list(spec.dim_range(name))}" for name in spec.dim_names())
     facts = [("dims", dims + (" (plus 0-2 leading batch dims)" if spec.has_batch else ""))]

@@ -21,7 +21,7 @@ from ..result import Run, Verdict
 from ..sanitize import for_terminal
 from . import error_text, first_line, op_text, status_of
 
-__all__ = ["ProgressListener", "summary_table", "print_summary", "print_failure", "last_line", "STYLES"]
+__all__ = ["ProgressListener", "summary_table", "print_summary", "print_failure", "print_unwrapped", "last_line", "STYLES"]
 
 STYLES = {"passed": "green", "failed": "bold red", "errored": "bold magenta", "skipped": "yellow", "known": "cyan"}
 
@@ -89,7 +89,7 @@ def summary_table(run: Run) -> Table:
     return table
 
 
-def _print_unwrapped(console: Console, table: Table) -> None:
+def print_unwrapped(console: Console, table: Table) -> None:
     """A table as wide as it needs when no terminal fixes a width: a CI log must not fold cells at 80 columns."""
     if console.is_terminal:
         console.print(table)
@@ -119,7 +119,7 @@ def print_summary(run: Run, console: Console, verbosity: int = 0, comparison: Co
                   baseline_path: str | None = None) -> None:
     """Everything after the run but the last line: table, failures, baseline news, incompleteness."""
     if verbosity >= 0 and run.verdicts:
-        _print_unwrapped(console, summary_table(run))
+        print_unwrapped(console, summary_table(run))
     for verdict in run.verdicts:
         if verdict.status in ("failed", "errored") and (not verdict.known or verbosity > 0):
             print_failure(verdict, console)
