@@ -20,6 +20,7 @@ import argparse
 import difflib
 import json
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -228,14 +229,16 @@ class OracleTargets(pytest.Collector):
     """The plugins named by --oracle: a test item per (plugin, implementation, dtype)."""
 
     def collect(self):
-        from .run import DTYPES, plan, _plugins
+        from .execution.supervisor import discover_targets
+        from .run import DTYPES, plan
 
         state = self.config.stash[SESSION]
         ops = state.given["ops"] or state.project.get("ops") or None
         dtypes = state.given["dtypes"] or state.project.get("dtypes") or DTYPES
         examples = state.given["examples"] or state.project.get("examples")
         items = []
-        for impl, dtype in plan(_plugins(state.targets), ops, dtypes):
+        # The targets are imported in a worker process; items hold plain descriptors of their implementations.
+        for impl, dtype in plan(discover_targets(state.targets), ops, dtypes):
             target = impl.target or ""
             path = Path(target).resolve() if target.endswith(".py") else self.path
             item = OracleItem.from_parent(self, name=f"{impl.label}[{dtype}]", path=path,
@@ -262,9 +265,12 @@ class OracleItem(pytest.Item):
         self.impl, self.dtype, self.examples = impl, dtype, examples
 
     def runtest(self) -> None:
-        from .run import DEFAULT_EXAMPLES, judge
+        from .execution.supervisor import judge_in_worker
+        from .run import DEFAULT_EXAMPLES
 
-        verdict = judge(self.impl, self.dtype, self.examples or DEFAULT_EXAMPLES, self.config.stash[SESSION].seed)
+        # In a worker: an implementation that ends its process fails this item, never the session.
+        verdict = judge_in_worker(self.impl, self.dtype, {"examples": self.examples or DEFAULT_EXAMPLES,
+                                                          "seed": self.config.stash[SESSION].seed})
         verdict.reproduce = self.reproduce()
         self.stash.setdefault(VERDICTS, []).append(verdict)
         if verdict.status == "skipped":
@@ -387,14 +393,26 @@ class OracleReport:
         self.config, self.state = config, state
         self.verdicts: list[tuple[str, dict]] = []     # (node id, verdict), in the order reports arrive
         self.written: Path | None = None
+        self.expected: set[str] = set()                # node ids collected (here, or by the xdist workers)
+        self.reported: set[str] = set()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.expected.update(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.expected.update(ids)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Take the verdicts off the report before --junitxml writes its properties."""
+        """Take the verdicts off the report before --junitxml writes its properties; a crashed worker's item is errored."""
+        self.reported.add(report.nodeid)
         carried = [value for key, value in report.user_properties if key == PROPERTY]
         if carried:
             report.user_properties[:] = [(k, v) for k, v in report.user_properties if k != PROPERTY]
             self.verdicts += [(report.nodeid, verdict) for text in carried for verdict in json.loads(text)]
+        elif report.when == "???":        # pytest-xdist's report for the item a crashed worker was running
+            self.verdicts.append((report.nodeid, _crashed(report)))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from .report import write_reports
@@ -423,10 +441,28 @@ class OracleReport:
         stopped = session.shouldstop or session.shouldfail
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             stopped = "interrupted"
+        missing = sorted(self.expected - self.reported)
+        if missing and not stopped:
+            stopped = "items never reported"
         given, project = state.given, state.project
         return Run(seed=state.seed, verdicts=verdicts, targets=state.targets or ["pytest"],
                    settings={"examples": given["examples"] or project.get("examples"),
                              "dtypes": list(given["dtypes"] or project.get("dtypes") or []),
                              "ops": list(given["ops"] or project.get("ops") or [])},
                    versions=versions(), started=state.started, duration=time.perf_counter() - state.clock,
-                   incomplete=bool(stopped), stopped_because=str(stopped) if stopped else None)
+                   incomplete=bool(stopped), stopped_because=str(stopped) if stopped else None, missing=missing)
+
+
+def _crashed(report: pytest.TestReport) -> dict:
+    """An errored verdict for an item whose xdist worker died: an --oracle item by its node id, else the test."""
+    from dataclasses import asdict
+
+    from .result import Verdict
+
+    # --oracle items have the node id OracleTargets.collect gives them: "plugin::label[dtype]".
+    item = re.fullmatch(r"([^:/\[]+)::(.+)\[([a-z0-9]+)\]", report.nodeid)
+    plugin, label, dtype = item.groups() if item else ("pytest", report.nodeid, "")
+    text = str(report.longrepr or "").strip().splitlines()
+    return asdict(Verdict(plugin=plugin, op=label, implementation=label, dtype=dtype, status="errored", check="call",
+                          message="the pytest-xdist worker running it crashed" + (f": {text[0]}" if text else ""),
+                          facts={"fault": "worker crashed"}))

@@ -22,7 +22,7 @@ ARGS = ["--examples", "3", "--dtype", "float64", "--seed", "5", "--timeout", "1"
 
 
 def oracle(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "oracle.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "oracle.cli", *args], cwd=cwd, capture_output=True, text=True, check=False,
                           timeout=timeout)
 
 

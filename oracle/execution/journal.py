@@ -21,7 +21,7 @@ from typing import Any
 
 from ..result import Run, RunFormatError, Verdict
 
-__all__ = ["Journal", "read", "JOURNAL_NAME", "KILLED"]
+__all__ = ["JOURNAL_NAME", "KILLED", "Journal", "read"]
 
 JOURNAL_NAME = "journal.jsonl"
 FORMAT = 1
@@ -34,7 +34,7 @@ class Journal:
     def __init__(self, path: str | os.PathLike, run: Run, planned: list[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "w", encoding="utf-8")
+        self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - open for the whole run; end() closes it
         header = {key: value for key, value in run.to_dict().items() if key in ("version", "seed", "targets", "settings",
                                                                               "versions", "started")}
         self._write({"journal": FORMAT, "run": header, "planned": planned})

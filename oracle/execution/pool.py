@@ -16,10 +16,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["WorkerPool", "InlineExecutor", "dask_executor", "available_cores", "exit_code"]
+__all__ = ["InlineExecutor", "WorkerPool", "available_cores", "dask_executor", "exit_code"]
 
 
 def available_cores() -> int:

@@ -13,6 +13,7 @@ the evidence: the exit status or signal, the case being judged, the tail of what
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -20,19 +21,29 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Self
 
 from ..errors import TargetError, UsageError
 from ..result import CaseRecord, Run, Verdict
 from . import pool as pools
 from .journal import Journal, order
-from .worker import ImplInfo, ImplRef, Job, PluginInfo, describe, discover_job, judge_job, pickle_plugin
+from .worker import (
+    ImplInfo,
+    ImplRef,
+    Job,
+    PluginInfo,
+    describe,
+    discover_job,
+    judge_job,
+    pickle_plugin,
+)
 
-__all__ = ["execute", "Limits", "Terminated", "parse_shard", "resolve_workers", "DEFAULT_MEMORY_MB"]
+__all__ = ["DEFAULT_MEMORY_MB", "Limits", "Terminated", "execute", "parse_shard", "resolve_workers"]
 
 POLL = 0.1                      # seconds between looks at the running jobs
 DEFAULT_MEMORY_MB = 4096
@@ -55,7 +66,7 @@ class Limits:
     load_seconds: float = LOAD_SECONDS
 
     @classmethod
-    def for_timeout(cls, timeout: float, memory_mb: int | None) -> "Limits":
+    def for_timeout(cls, timeout: float, memory_mb: int | None) -> Limits:
         # A case calls the implementation several times, each under the soft per-call limit.
         return cls(case_seconds=3 * timeout + 1, memory_mb=memory_mb, load_seconds=max(LOAD_SECONDS, 3 * timeout))
 
@@ -105,8 +116,6 @@ def shutdown_kept() -> None:
         _kept.pop().shutdown(wait=False, cancel_futures=True)
 
 
-import atexit  # noqa: E402
-
 atexit.register(shutdown_kept)
 
 
@@ -153,7 +162,6 @@ def execute(targets: Sequence[Any], ops: Sequence[str] | None, dtypes: Sequence[
             executor: str | None = None, scheduler: str | None = None, keep_pool: bool = True,
             run_settings: dict[str, Any] | None = None) -> Run:
     """Discover, plan and judge every (implementation, dtype); the Run, complete or marked incomplete."""
-    from ..plugin import Plugin
     from ..run import plan, versions
 
     shard_of = parse_shard(shard)
@@ -168,27 +176,7 @@ def execute(targets: Sequence[Any], ops: Sequence[str] | None, dtypes: Sequence[
             if not scheduler:
                 raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
             chosen = [pools.dask_executor(scheduler)]
-        infos: list[PluginInfo] = []
-        for target in targets:
-            if isinstance(target, Plugin):
-                infos.append(_describe_objects(target, inline))
-                local.update({(i.plugin, i.label): i for i in target.implementations})
-            elif isinstance(target, str):
-                if inline:
-                    from ..plugin import discover
-
-                    found = discover(target)
-                    local.update({(i.plugin, i.label): i for p in found for i in p.implementations})
-                    infos.extend(describe(p) for p in found)
-                else:
-                    if executor == "dask":
-                        infos.extend(chosen[0].submit(discover_job, target, None, None, os.getcwd(),
-                                                      tuple(sys.path)).result())
-                        continue
-                    loader = loader or _pools_for(1, keep_pool)
-                    infos.extend(_discover_in_worker(target, loader[0], scratch, limits))
-            else:
-                raise UsageError(f"a target is a Plugin or a name, module or .py path; got {type(target).__name__}")
+        infos, loader = _discover(targets, inline, executor, chosen, local, scratch, limits, keep_pool)
         work = plan(infos, ops, dtypes)
         if shard_of is not None:
             k, n = shard_of
@@ -196,7 +184,7 @@ def execute(targets: Sequence[Any], ops: Sequence[str] | None, dtypes: Sequence[
         planned = [f"{info.plugin}/{info.label}/{dtype}" for info, dtype in work]
         run = Run(seed=seed, targets=[p.target or p.name for p in infos], versions=versions(),
                   settings=dict(run_settings or {}, **({"shard": f"{shard_of[0]}/{shard_of[1]}"} if shard_of else {})),
-                  started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                  started=datetime.now(UTC).isoformat(timespec="seconds"))
         book = Journal(journal, run, planned) if journal else None
         if inline:
             chosen = [pools.InlineExecutor()]
@@ -227,6 +215,61 @@ def execute(targets: Sequence[Any], ops: Sequence[str] | None, dtypes: Sequence[
             for executor_ in chosen:
                 executor_.shutdown(wait=True)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _discover(targets: Sequence[Any], inline: bool, executor: str | None, remote: list, local: dict, scratch: Path,
+              limits: Limits, keep_pool: bool) -> tuple[list[PluginInfo], list[pools.WorkerPool]]:
+    """Descriptors of the targets' plugins, each target imported in a worker (here only for -n 0)."""
+    from ..plugin import Plugin
+
+    infos: list[PluginInfo] = []
+    loader: list[pools.WorkerPool] = []
+    for target in targets:
+        if isinstance(target, Plugin):
+            infos.append(_describe_objects(target, inline))
+            local.update({(i.plugin, i.label): i for i in target.implementations})
+        elif not isinstance(target, str):
+            raise UsageError(f"a target is a Plugin or a name, module or .py path; got {type(target).__name__}")
+        elif inline:
+            from ..plugin import discover
+
+            found = discover(target)
+            local.update({(i.plugin, i.label): i for p in found for i in p.implementations})
+            infos.extend(describe(p) for p in found)
+        elif executor == "dask":
+            infos.extend(remote[0].submit(discover_job, target, None, None, os.getcwd(), tuple(sys.path)).result())
+        else:
+            loader = loader or _pools_for(1, keep_pool)
+            infos.extend(_discover_in_worker(target, loader[0], scratch, limits))
+    return infos, loader
+
+
+def discover_targets(targets: Sequence[Any], workers: int | str | None = None) -> list[PluginInfo]:
+    """The plugins the targets define, as descriptors, imported in a kept worker (in this process for 0 workers).
+
+    For the pytest plugin's collection: the items it makes hold descriptors, never user code.
+    """
+    inline = workers == 0
+    scratch = Path(tempfile.mkdtemp(prefix="oracle-discover-"))
+    try:
+        return _discover(list(targets), inline, None, [], {}, scratch, Limits.for_timeout(10.0, None), True)[0]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def judge_in_worker(info: ImplInfo, dtype: str, settings: dict[str, Any], memory_limit: int | None = None) -> Verdict:
+    """One verdict, judged in a kept worker under the same watch as a run's: for one pytest item."""
+    limits = Limits.for_timeout(settings.get("timeout") or 10.0, memory_limit or DEFAULT_MEMORY_MB)
+    scratch = Path(tempfile.mkdtemp(prefix="oracle-item-"))
+    run = Run(seed=settings.get("seed", 0))
+    try:
+        verdicts = _judge([(info, dtype)], settings, _pools_for(1, True), {}, scratch, limits, None, None, None,
+                          time.perf_counter(), run)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if not verdicts:
+        raise KeyboardInterrupt   # the only way _judge returns nothing without a time budget
+    return verdicts[0]
 
 
 def _notify(listener: Any, event: str, *args: Any) -> None:
@@ -493,7 +536,7 @@ class stop_on_signals:
     So reports are still written, and a second Ctrl-C while they are cannot print a traceback.
     """
 
-    def __enter__(self) -> "stop_on_signals":
+    def __enter__(self) -> Self:
         self.previous = {number: signal.signal(number, self._stop) for number in (signal.SIGINT, signal.SIGTERM)}
         return self
 
@@ -503,5 +546,5 @@ class stop_on_signals:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated() if number == signal.SIGTERM else KeyboardInterrupt()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         pass    # the command ends soon; what was ignored stays ignored

@@ -22,7 +22,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["ImplRef", "ImplInfo", "Job", "initialize", "discover_job", "judge_job", "describe", "resolve"]
+__all__ = ["ImplInfo", "ImplRef", "Job", "describe", "discover_job", "initialize", "judge_job", "resolve"]
 
 
 @dataclass(frozen=True)
