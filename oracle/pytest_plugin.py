@@ -269,8 +269,10 @@ class OracleItem(pytest.Item):
         from .run import DEFAULT_EXAMPLES
 
         # In a worker: an implementation that ends its process fails this item, never the session.
+        state = self.config.stash[SESSION]
         verdict = judge_in_worker(self.impl, self.dtype, {"examples": self.examples or DEFAULT_EXAMPLES,
-                                                          "seed": self.config.stash[SESSION].seed})
+                                                          "seed": state.seed,
+                                                          "examples_from": list(state.project.get("examples_from", ()))})
         verdict.reproduce = self.reproduce()
         self.stash.setdefault(VERDICTS, []).append(verdict)
         if verdict.status == "skipped":
@@ -349,6 +351,7 @@ def settings_for(item: pytest.Item):
         seed=marker["seed"] if "seed" in marker else state.seed,
         name=item.name, command=("pytest", *repeat), seed_option=seed_option,
         record=item.stash.setdefault(VERDICTS, []).extend,
+        examples_from=tuple(project.get("examples_from", ())),
     )
 
 

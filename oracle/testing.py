@@ -70,6 +70,7 @@ class Settings:
     command: tuple[str, ...] = field(default=(), repr=False)          # the pytest command that runs the test again
     seed_option: tuple[str, ...] = field(default=(), repr=False)      # ("--oracle-seed", "N") for the session's seed
     record: Callable[[list], None] | None = field(default=None, repr=False)   # keeps verdicts for --oracle-report
+    examples_from: tuple[str, ...] = field(default=(), repr=False)            # pinned cases of [tool.oracle]
 
     def assert_gradients(self, implementation: Any, op: str | Spec | None = None, **options: Any) -> Run:
         """assert_gradients with this test's settings; keyword arguments override them."""
@@ -130,7 +131,7 @@ def _assert_gradients(implementation: Any, op: str | Spec | None, given: dict[st
 
     options = {key: value for key, value in given.items() if value is not None}
     convention, ops = options.pop("convention", None), options.pop("ops", None)
-    pinned = options.pop("examples_from", None) or ()
+    pinned = options.pop("examples_from", None) or (test.examples_from if test is not None else ())
     pinned = [pinned] if isinstance(pinned, (str, os.PathLike)) else list(pinned)
     if pinned:   # pinned regression cases are tried before any new one
         options["examples_from"] = [str(os.path.abspath(p)) for p in pinned]

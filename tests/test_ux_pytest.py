@@ -127,3 +127,23 @@ def test_assert_gradients_replays_pinned_cases_first(tmp_path):
     with pytest.raises(AssertionError) as searched:
         assert_gradients(wrong, "matmul", **SETTINGS)
     assert "case seed 1234" not in str(searched.value)
+
+
+def test_pinned_cases_of_tool_oracle_are_replayed_by_tests_and_by_oracle_items(layers):
+    import json
+
+    pinned = [{"dims": {"n": 3, "k": 2, "m": 4}, "batch": [], "hyper": {}, "seed": 1234}]
+    layers.makefile(".json", pinned=json.dumps({"version": 1, "examples": {
+        "mine::matmul::float64": pinned, "test_wrong_matmul::matmul::float64": pinned}}))
+    layers.makefile(".toml", pyproject='[tool.oracle]\nexamples_from = ["pinned.json"]\n')
+    layers.makepyfile(test_mine='''
+        from oracle.testing import assert_gradients
+
+        def test_wrong_matmul():
+            assert_gradients(lambda a, b: (a @ b, lambda g: (2 * g @ b.T, a.T @ g)), "matmul",
+                             dtypes=["float64"], examples=3, workers=0)
+    ''')
+    result = layers.runpytest_subprocess(*OPTIONS, "--oracle", "mylayers.py", "--oracle-dtype", "float64")
+    result.assert_outcomes(passed=1, failed=2)
+    # each failure shows the pinned case, which is tried first and not shrunk
+    assert result.stdout.str().count("n=3, k=2, m=4   case seed 1234") == 2, result.stdout.str()
