@@ -100,6 +100,19 @@ def test_the_schemas_ship_with_the_package_and_a_journal_line_is_one_verdict():
         schema("nope")
 
 
+def test_every_line_of_a_journal_is_valid_and_a_bad_line_is_named(tmp_path):
+    from oracle.execution.journal import Journal
+
+    run = Run(seed=4, verdicts=[])
+    journal = Journal(tmp_path / "journal.jsonl", run, ["p/relu/float64"])
+    journal.verdict(Verdict(plugin="p", op="relu", dtype="float64", status="passed", examples=3))
+    journal.end(run)
+    lines = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and all(validate("journal", line) for line in lines)
+    with pytest.raises(SchemaError, match="verdict/status: 'maybe' is not one of"):
+        validate("journal", {"verdict": {**lines[1]["verdict"], "status": "maybe"}})
+
+
 # --------------------------------------------------------------------------- targets that fight back
 
 @pytest.mark.parametrize("workers", ["0", "1"])

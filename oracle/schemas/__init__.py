@@ -1,7 +1,8 @@
 """JSON Schemas of the files the oracle writes and reads back, and the checks made on load.
 
     run       run.json, or the file of --json: a whole run
-    verdict   one verdict: an entry of a run's verdicts, and one line of the journal
+    verdict   one verdict: an entry of a run's verdicts
+    journal   one line of journal.jsonl: its header, a verdict, or its end
     baseline  known failures, written by `oracle baseline`
     pinned    cases replayed before the search (`oracle pin`, the local example database)
 
@@ -20,7 +21,7 @@ from typing import Any
 
 __all__ = ["SchemaError", "validate", "schema", "load_json", "KINDS", "MAX_DEPTH"]
 
-KINDS = ("run", "verdict", "baseline", "pinned")
+KINDS = ("run", "verdict", "journal", "baseline", "pinned")
 MAX_DEPTH = 64            # nesting deeper than any file the oracle writes; deeper is refused before it is walked
 
 
@@ -40,9 +41,12 @@ def _validator(kind: str):
     from jsonschema import Draft202012Validator
 
     document = schema(kind)
-    if kind == "run":   # the verdict schema inlined: resolving the $ref per verdict costs a third of the time
-        verdict = {k: v for k, v in schema("verdict").items() if k not in ("$id", "$schema")}
+    # The verdict schema inlined where it is referred to: resolving the $ref per verdict costs a third of the time.
+    verdict = {k: v for k, v in schema("verdict").items() if k not in ("$id", "$schema")}
+    if kind == "run":
         document["properties"]["verdicts"]["items"] = verdict
+    elif kind == "journal":
+        document["oneOf"][1]["properties"]["verdict"] = verdict
     return Draft202012Validator(document)
 
 
@@ -63,7 +67,9 @@ def validate(kind: str, data: Any) -> Any:
     """`data` if it is a valid `kind`; SchemaError with the first problem, where it is, in one line otherwise."""
     if depth(data) > MAX_DEPTH:
         raise SchemaError(f"nested more than {MAX_DEPTH} levels deep; not an oracle {kind} file")
-    error = next(iter(sorted(_validator(kind).iter_errors(data), key=lambda e: (len(e.path), list(map(str, e.path))))), None)
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_validator(kind).iter_errors(data))   # inside a oneOf, the branch that came closest
     if error is None:
         return data
     where = "/".join(map(str, error.absolute_path))
