@@ -335,6 +335,7 @@ class Plugin:
     def jax(self, op: str | Spec, fn: Callable | None = None, *, name: str | None = None,
             dtypes: Iterable[str] | None = None, order: int | None = None, modes: Iterable[str] | None = None):
         """A JAX function of arrays (often with jax.custom_vjp or jax.custom_jvp), judged by jax.vjp and jax.jvp."""
+        importlib.import_module("oracle.conventions.jax")   # custom_vjp/custom_jvp rules can then go to workers
         return self._register(op, "jax", fn, name, dtypes, order, modes)
 
     def jvp(self, op: str | Spec, fn: Callable | None = None, *, name: str | None = None, dtypes: Iterable[str] | None = None):

@@ -181,3 +181,48 @@ def unsupported(impl: Implementation) -> dict[str, str]:
         reason = "a jax.custom_vjp function has no forward mode"
         return {"jvp": reason, "adjoint": reason}
     return {}
+
+
+# --------------------------------------------------------------------------- pickling custom rules
+# Implementations travel to worker processes by cloudpickle, which cannot rebuild a custom_vjp or
+# custom_jvp object (their __new__ needs the function). These rebuild them from their parts.
+
+def _rebuild_custom_vjp(fun, nondiff_argnums, fwd, bwd, symbolic_zeros, optimize_remat):
+    import jax
+
+    rule = jax.custom_vjp(fun, nondiff_argnums=nondiff_argnums)
+    if fwd is not None:
+        rule.defvjp(fwd, bwd, symbolic_zeros=symbolic_zeros, optimize_remat=optimize_remat)
+    return rule
+
+
+def _rebuild_custom_jvp(fun, nondiff_argnums, jvp_rule, symbolic_zeros):
+    import jax
+
+    rule = jax.custom_jvp(fun, nondiff_argnums=nondiff_argnums)
+    if jvp_rule is not None:
+        rule.defjvp(jvp_rule, symbolic_zeros=symbolic_zeros)
+    return rule
+
+
+def _reduce_custom_vjp(rule):
+    return _rebuild_custom_vjp, (rule.fun, rule.nondiff_argnums, getattr(rule, "fwd", None), getattr(rule, "bwd", None),
+                                 getattr(rule, "symbolic_zeros", False), getattr(rule, "optimize_remat", False))
+
+
+def _reduce_custom_jvp(rule):
+    return _rebuild_custom_jvp, (rule.fun, rule.nondiff_argnums, getattr(rule, "jvp", None),
+                                 getattr(rule, "symbolic_zeros", False))
+
+
+def register_pickling() -> None:
+    """Teach pickle (and so cloudpickle) to send custom_vjp and custom_jvp rules to workers."""
+    import copyreg
+
+    import jax
+
+    copyreg.pickle(jax.custom_vjp, _reduce_custom_vjp)
+    copyreg.pickle(jax.custom_jvp, _reduce_custom_jvp)
+
+
+register_pickling()
