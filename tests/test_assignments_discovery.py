@@ -281,3 +281,29 @@ def test_a_folder_is_judged_in_worker_processes(tmp_path, monkeypatch):
     run = __import__("json").loads((tmp_path / "run.json").read_text())
     assert {(v["plugin"], v["implementation"], v["status"]) for v in run["verdicts"]} == {
         ("cs231n.rnn_layers", label, "passed") for label in ("rnn_step", "word_embedding")}
+
+
+def test_two_assignments_with_a_package_of_the_same_name_are_both_imported(tmp_path):
+    for n in (2, 3):
+        write(tmp_path, f"assignment{n}/cs231n/__init__.py", "")
+        write(tmp_path, f"assignment{n}/cs231n/layers.py", (CORPUS / "layers.py").read_text()
+              + f"\n\ndef which():\n    return {n}\n")
+    write(tmp_path, "assignment3/cs231n/rnn_layers.py",
+          "from cs231n.layers import which\n\nASSIGNMENT = which()\n\n" + (CORPUS / "rnn_layers.py").read_text())
+    plugins = discover(str(tmp_path))
+    assert sorted(p.name for p in plugins) == ["cs231n.layers", "cs231n.layers", "cs231n.rnn_layers"]
+    rnn = next(p for p in plugins if p.name == "cs231n.rnn_layers")
+    forward = rnn.implementations[0].code[0]
+    assert forward.function().__globals__["ASSIGNMENT"] == 3   # its own assignment's cs231n, not the first one
+
+
+def test_a_file_that_fails_to_import_has_every_pair_errored_not_missing(tmp_path):
+    path = write(tmp_path, "layers.py", "import not_installed_anywhere\n\n" + (CORPUS / "layers.py").read_text())
+    (plugin,) = discover(str(path))
+    assert len(plugin.implementations) == 13
+    assert "not_installed_anywhere" in dict(plugin.not_found)["layers.py"]
+    from oracle.run import judge
+
+    v = judge(plugin.implementations[0], "float64", examples=3)
+    assert (v.status, v.check) == ("errored", "call")
+    assert "No module named 'not_installed_anywhere'" in v.message

@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 _MODULES: dict[str, Any] = {}
+_ADDED_MODULES: set[str] = set()     # the student's modules the last file loaded brought in
+_ADDED_PATHS: list[str] = []         # and the import paths added for it
 _SKIP_FOLDERS = {"__pycache__", "site-packages", "node_modules", "build", "dist"}
 
 
@@ -64,10 +66,16 @@ def load_module(path: str) -> Any:
     if resolved in _MODULES:
         return _MODULES[resolved]
     folder, parts = _package_of(Path(resolved))
+    _forget_earlier_files()
+    # As in the course's notebooks, which run from the assignment's folder: the file's package root
+    # first (`from cs231n.layers import *`), then the folder above it (`from utils.im2col import ...`
+    # of a folder without __init__.py).
+    for entry in (str(folder.parent), str(folder)):
+        sys.path.insert(0, entry)
+        _ADDED_PATHS.append(entry)
+    before = set(sys.modules)
     try:
         if len(parts) > 1:
-            if str(folder) not in sys.path:
-                sys.path.insert(0, str(folder))
             module = importlib.import_module(".".join(parts))
         else:
             from ..plugin import _import_path
@@ -75,8 +83,28 @@ def load_module(path: str) -> Any:
             module = _import_path(Path(resolved))
     except Exception as error:  # the student's file failed while importing
         raise TargetError(f"loading {path} failed: {type(error).__name__}: {error}") from error
+    finally:
+        _ADDED_MODULES.update(n for n in set(sys.modules) - before if _is_students(sys.modules.get(n), folder.parent))
     _MODULES[resolved] = module
     return module
+
+
+def _is_students(module: Any, root: Path) -> bool:
+    file = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", None) or ()), None)
+    return bool(file) and "site-packages" not in str(file) and Path(file).resolve().is_relative_to(root)
+
+
+def _forget_earlier_files() -> None:
+    """Let assignment2/cs231n and assignment3/cs231n both be imported in one process: the modules
+    and import paths a file loaded before brought in are dropped before the next file is loaded.
+    What was loaded keeps working (its functions hold their own globals; _MODULES keeps each)."""
+    for name in _ADDED_MODULES:
+        sys.modules.pop(name, None)
+    for entry in _ADDED_PATHS:
+        if entry in sys.path:
+            sys.path.remove(entry)
+    _ADDED_MODULES.clear()
+    _ADDED_PATHS.clear()
 
 
 def _package_of(path: Path) -> tuple[Path, list[str]]:
@@ -320,6 +348,7 @@ class AssignmentPlugin(Plugin):
         super().__init__(name)
         self.path = path
         self.not_found: list[tuple[str, str]] = []
+        self.import_error: str | None = None
         # label -> (forward, backward or None, the preconditions the file states, in words)
         self.found: dict[str, tuple[str, str | None, list[str]]] = {}
 
@@ -358,9 +387,15 @@ def _settings(path: Path) -> tuple[tuple[Convention, ...], str]:
 def _build(path: Path, name: str, target: str, found: list[Found], missing: list[tuple[str, str]],
            float64_grads: str) -> AssignmentPlugin:
     plugin = AssignmentPlugin(name, target)
-    module = load_module(str(path))
+    try:
+        module = load_module(str(path))
+    except TargetError as error:
+        # Every pair is still listed and judged: each call says why the file cannot be loaded, so
+        # the verdicts (errored) fail the gate instead of the pairs silently missing.
+        module, plugin.import_error = None, str(error)
+        plugin.not_found.append((path.name, f"its pairs are reported as errored: {error}"))
     for item in found:
-        if not callable(getattr(module, item.forward, None)):
+        if module is not None and not callable(getattr(module, item.forward, None)):
             plugin.not_found.append((item.forward, "defined, but not a function after the file ran"))
             continue
         spec = resolve_spec(item.convention.op)
