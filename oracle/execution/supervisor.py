@@ -176,7 +176,10 @@ def execute(targets: Sequence[Any], ops: Sequence[str] | None, dtypes: Sequence[
             if not scheduler:
                 raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
             chosen = [pools.dask_executor(scheduler)]
-        infos, loader = _discover(targets, inline, executor, chosen, local, scratch, limits, keep_pool)
+        # Before discovery the number of verdicts is unknown: start as many workers as could be used, so
+        # they import JAX while the first of them imports the targets.
+        size = resolve_workers(workers, 1 << 30) if not inline else 0
+        infos, loader = _discover(targets, inline, executor, chosen, local, scratch, limits, keep_pool, size)
         work = plan(infos, ops, dtypes)
         if shard_of is not None:
             k, n = shard_of
@@ -210,7 +213,7 @@ def execute(targets: Sequence[Any], ops: Sequence[str] | None, dtypes: Sequence[
     finally:
         if not keep_pool:
             for executor_ in {id(e): e for e in chosen + loader}.values():
-                executor_.shutdown(wait=False, cancel_futures=True)
+                executor_.shutdown(wait=True, cancel_futures=True)   # reaped: their CPU time is counted
         elif executor == "dask":
             for executor_ in chosen:
                 executor_.shutdown(wait=True)
@@ -218,7 +221,7 @@ def execute(targets: Sequence[Any], ops: Sequence[str] | None, dtypes: Sequence[
 
 
 def _discover(targets: Sequence[Any], inline: bool, executor: str | None, remote: list, local: dict, scratch: Path,
-              limits: Limits, keep_pool: bool) -> tuple[list[PluginInfo], list[pools.WorkerPool]]:
+              limits: Limits, keep_pool: bool, size: int = 1) -> tuple[list[PluginInfo], list[pools.WorkerPool]]:
     """Descriptors of the targets' plugins, each target imported in a worker (here only for -n 0)."""
     from ..plugin import Plugin
 
@@ -239,7 +242,7 @@ def _discover(targets: Sequence[Any], inline: bool, executor: str | None, remote
         elif executor == "dask":
             infos.extend(remote[0].submit(discover_job, target, None, None, os.getcwd(), tuple(sys.path)).result())
         else:
-            loader = loader or _pools_for(1, keep_pool)
+            loader = loader or _pools_for(max(1, size), keep_pool)
             infos.extend(_discover_in_worker(target, loader[0], scratch, limits))
     return infos, loader
 
