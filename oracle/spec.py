@@ -222,8 +222,10 @@ def parse_shape(text: str) -> ShapePattern:
     parts: list[str | int | tuple[str | int, ...]] = []
     for token in tokens:
         if token.startswith("*"):
-            if token != "*batch" or batch_at is not None:
-                raise SpecError(f"shape {text!r}: only one '*batch' is allowed, got {token!r}")
+            if token != "*batch":
+                raise SpecError(f"shape {text!r}: only '*batch' may be starred, got {token!r}")
+            if batch_at is not None:
+                raise SpecError(f"shape {text!r}: '*batch' appears twice")
             batch_at = len(parts)
         elif "*" in token:
             parts.append(tuple(_shape_part(f, text) if f != "batch" else "batch" for f in token.split("*")))

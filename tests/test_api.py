@@ -28,7 +28,8 @@ def test_a_user_writes_a_spec_for_their_own_op_in_a_few_lines():
 
 @pytest.mark.parametrize("kwargs, words", [
     (dict(inputs={"x": "n k!"}), "neither a dim name nor a literal size"),
-    (dict(inputs={"x": "n *batch"}), "neither a dim name"),
+    (dict(inputs={"x": "n *batch *batch"}), "'\\*batch' appears twice"),
+    (dict(inputs={"x": "n *rest"}), "only '\\*batch' may be starred"),
     (dict(inputs={"x": "n"}, hyper={"x": oracle.choice(1)}), "both as input and hyper-parameter"),
     (dict(inputs={"x": "n"}, properties=("magic",)), "unknown properties"),
     (dict(inputs={"y": oracle.labels("n", classes="c")}), "unknown dim 'c'"),
