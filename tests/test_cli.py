@@ -254,7 +254,8 @@ def test_ctrl_c_still_writes_the_reports_marked_incomplete_and_exits_130(in_proj
         return judge(*args, **kwargs)
 
     monkeypatch.setattr(oracle.run, "judge", interrupted_second_time)
-    result = invoke("check", "demo.py", *FAST, "--report", "cut", "--json", "cut.json", "--junit-xml", "cut.xml")
+    # -n 0 judges in this process, where the patched judge is the one called.
+    result = invoke("check", "demo.py", *FAST, "-n", "0", "--report", "cut", "--json", "cut.json", "--junit-xml", "cut.xml")
     assert result.exit_code == 130
     run = Run.load(in_project / "cut.json")
     assert run.incomplete and run.stopped_because == "interrupted" and [v.op for v in run.verdicts] == ["add"]
@@ -396,10 +397,11 @@ def test_selftest_runs_the_mutation_score_with_the_options_given_and_returns_its
     import oracle.selftest
 
     calls = []
-    monkeypatch.setattr(oracle.selftest, "main", lambda examples, seed, console: calls.append((examples, seed)) or 1)
-    assert invoke("selftest", "--examples", "4", "--seed", "9").exit_code == 1
+    monkeypatch.setattr(oracle.selftest, "main",
+                        lambda examples, seed, console, workers: calls.append((examples, seed, workers)) or 1)
+    assert invoke("selftest", "--examples", "4", "--seed", "9", "-n", "2").exit_code == 1
     assert invoke("selftest").exit_code == 1
-    assert calls == [(4, 9), (None, None)]
+    assert calls == [(4, 9, 2), (None, None, "auto")]
     assert invoke("selftest", "--examples", "-1").exit_code == 2
 
 

@@ -152,7 +152,11 @@ class _Slots:
 def _describe_objects(plugin: Any, inline: bool) -> PluginInfo:
     if inline:
         return describe(plugin)
-    data, key = pickle_plugin(plugin)
+    try:
+        data, key = pickle_plugin(plugin)
+    except Exception as error:  # noqa: BLE001 - whatever pickling raised, the user's object is the cause
+        raise UsageError(f"plugin {plugin.name!r} cannot be sent to a worker process ({type(error).__name__}: "
+                         f"{error}); define its code at module level, or judge in this process with workers=0") from None
     return describe(plugin, lambda impl: ImplRef(impl.plugin, impl.label, None, data, key))
 
 
