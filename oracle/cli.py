@@ -192,7 +192,8 @@ def check(quiet: int, verbose: int, **given: Any) -> int:
                         **execution_settings(settings))
     if not run.verdicts and not run.incomplete:
         _complain(f"oracle: nothing to check: no implementation is registered by {', '.join(map(_one_line, settings['targets']))} "
-                  "(plugin.pullback('op') and its siblings register one)")
+                  "(plugin.pullback('op') and its siblings register one; for an assignment file, "
+                  "`oracle list FILE` says why each function was not judged)")
         return EXIT_NOTHING
     comparison = baseline.apply(run) if baseline is not None else None
     written = _write(run, html=settings["report"], json=settings["json"], junit_xml=settings["junit_xml"])
