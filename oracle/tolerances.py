@@ -92,13 +92,22 @@ def relative_errors(got: np.ndarray, expected: np.ndarray, rtol: float, rounding
     """
     got = np.asarray(got, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
-    rms = float(np.sqrt(np.mean(expected**2))) if expected.size else 0.0
-    denominator = np.maximum(np.abs(expected), rms)
+    # Computed in place, in one buffer for the denominator and one for the errors: a gradient of
+    # a million elements is judged without a dozen temporaries of its size.
+    denominator = np.array(np.square(expected))   # np.array: a 0-d input (a scalar loss) stays an array for out=
+    rms = float(np.sqrt(np.mean(denominator))) if expected.size else 0.0
+    np.maximum(np.abs(expected, out=denominator), rms, out=denominator)
     if rounding is not None and np.shape(rounding) == expected.shape:
         rounding = np.asarray(rounding, dtype=np.float64)
-        spread = float(np.sqrt(np.mean(rounding**2))) if rounding.size else 0.0
-        denominator = np.maximum(denominator, ROUNDING_ALLOWANCE * np.maximum(rounding, spread) / rtol)
+        allowance = np.array(np.square(rounding))
+        spread = float(np.sqrt(np.mean(allowance))) if rounding.size else 0.0
+        np.maximum(rounding, spread, out=allowance)
+        allowance *= ROUNDING_ALLOWANCE
+        allowance /= rtol
+        np.maximum(denominator, allowance, out=denominator)
+    np.maximum(denominator, ATOL_FRACTION, out=denominator)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        difference = np.abs(got - expected)
-        errors = np.where(difference == 0, 0.0, difference / np.maximum(denominator, ATOL_FRACTION))
-    return np.where(np.isnan(errors), np.inf, errors)
+        errors = np.array(np.abs(np.subtract(got, expected)))
+        np.divide(errors, denominator, out=errors, where=errors != 0)   # exactly equal: 0, even against 0
+    errors[np.isnan(errors)] = np.inf
+    return errors

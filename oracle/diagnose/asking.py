@@ -73,9 +73,11 @@ def _reference_grads(case, cotangent) -> tuple[np.ndarray, ...]:
 def stale(ev, index: int | None) -> dict | None:
     """Does the gradient belong to the inputs of another call (an earlier one, or a later forward)?
 
-    Calls the implementation on a second case of the same shapes (B), then on the failing one (A),
-    and pulls back both, A first: A's gradient equal to the reference at B's inputs is a value kept
-    from the previous call; B's equal to the reference at A's is state a later forward replaced.
+    Calls the implementation on the failing case A after a call on a second case of the same shapes
+    (B), and again after a third (C). A's gradient equal to the reference at B's inputs, then at C's,
+    while A called right after A is right, is a value kept from the previous call; B's pullback giving
+    the reference at A's inputs once A's forward has run is state a later forward replaced. Two other
+    cases, so that a gradient which merely ignores the inputs cannot match by chance.
     """
     from ..cases import build_case
     from ..checks import call
@@ -83,33 +85,36 @@ def stale(ev, index: int | None) -> dict | None:
     if ev.reference_grads is None or index is None:
         return None
     case = ev.case
-    other = build_case(case.spec, case.dtype, case.dims, case.batch, case.hyper, (case.seed + 7919) % 2**32)
-    if other is None:
+    others = [build_case(case.spec, case.dtype, case.dims, case.batch, case.hyper, (case.seed + k) % 2**32)
+              for k in (7919, 104729)]
+    if any(o is None for o in others):
         return None
     tol = 4 * ev.rtol("reference")
+    name = ev.spec.differentiable[index]
+    ref_a = ev.reference_grads[index]
     try:
-        ref_a = ev.reference_grads[index]
-        ref_b = _reference_grads(other, ev.cotangent)[index]
-        if close(ref_a, ref_b, tol):
-            return None  # the gradient does not depend on the inputs: nothing to tell
-        _, pull_b = call(ev.impl.vjp, *other.args(), timeout=ev.timeout)
+        refs = [_reference_grads(o, ev.cotangent)[index] for o in others]
+        if any(close(ref_a, r, tol) for r in refs) or close(refs[0], refs[1], tol):
+            return None  # the gradient hardly depends on the inputs: nothing to tell
+        after_other, later_forward = [], []
+        for other in others:
+            _, pull_other = call(ev.impl.vjp, *other.args(), timeout=ev.timeout)
+            _, pull_a = call(ev.impl.vjp, *case.args(), timeout=ev.timeout)
+            after_other.append(ev.pull(ev.cotangent, pull_a)[index])
+            later_forward.append(ev.pull(ev.cotangent, pull_other)[index])
         _, pull_a = call(ev.impl.vjp, *case.args(), timeout=ev.timeout)
-        grad_a = ev.pull(ev.cotangent, pull_a)[index]
-        grad_b = ev.pull(ev.cotangent, pull_b)[index]
+        after_itself = ev.pull(ev.cotangent, pull_a)[index]
     except Exception:
         return None
-    name = ev.spec.differentiable[index]
-    if close(grad_a, ref_a, tol):
-        if close(grad_b, ref_a, tol):
-            return diagnosis("stale", f"the pullback of an earlier call gives the gradient for {name!r} at the "
-                                      "inputs of the latest forward call: the backward reads state that the next "
-                                      "forward replaced (keep each call's values with its own pullback)",
-                             order="later forward")
-        return None
-    if close(grad_a, ref_b, tol):
+    if all(close(g, r, tol) for g, r in zip(after_other, refs)) and close(after_itself, ref_a, tol):
         return diagnosis("stale", f"the gradient for {name!r} equals the reference at the inputs of the previous "
                                   "call, not of this one: a value kept from an earlier call (a cache or a "
                                   "closure not refreshed)", order="previous call")
+    if all(close(g, ref_a, tol) for g in after_other) and all(close(g, ref_a, tol) for g in later_forward):
+        return diagnosis("stale", f"the pullback of an earlier call gives the gradient for {name!r} at the "
+                                  "inputs of the latest forward call: the backward reads state that the next "
+                                  "forward replaced (keep each call's values with its own pullback)",
+                         order="later forward")
     return None
 
 

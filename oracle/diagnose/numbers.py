@@ -66,12 +66,13 @@ def ratio(got: np.ndarray, expected: np.ndarray, tol: float, snap: float,
           dims: dict[str, int]) -> tuple[str, str | None, float] | None:
     """(shown factor, note, factor) when got is that multiple of expected; None otherwise.
 
-    A factor within the comparison's tolerance of 1 is no explanation and is never named."""
+    A factor within a fraction of the comparison's tolerance of 1 is no explanation and is never named."""
     nonzero = np.abs(expected) > 0
     if not np.any(nonzero):
         return None
     c = float(np.sum(got * expected) / np.sum(expected * expected))
-    if c == 0 or not np.isfinite(c) or abs(c - 1) <= tol or not close(got, c * expected, tol):
+    # c is a least-squares fit over every element, far more precise than one element's tolerance.
+    if c == 0 or not np.isfinite(c) or abs(c - 1) <= tol / 8 or not close(got, c * expected, tol):
         return None
     number = simple(c, snap)
     note = dim_note(c, number or distinct_from_one(c), snap, dims)
