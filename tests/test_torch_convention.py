@@ -277,3 +277,44 @@ def test_a_numpy_implementation_asked_for_bfloat16_is_skipped_with_the_reason():
     (verdict,) = check([plugin], dtypes=["bfloat16"], examples=2, seed=1, workers=0).verdicts
     assert verdict.status == "skipped"
     assert "torch and jax conventions only" in verdict.message
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_torch_builtins_pass_in_half_precision(dtype):
+    import torch.nn.functional as F
+
+    for code, op in [(torch.tanh, "tanh"), (torch.matmul, "matmul"), (lambda x: F.softmax(x, dim=-1), "softmax"),
+                     (F.mse_loss, "mse")]:
+        verdict = judge_torch(code, op, dtype, examples=8)
+        assert verdict.status == "passed", (op, dtype, verdict.message)
+
+
+class SigmoidLossyInBfloat16(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        s = torch.sigmoid(x)
+        ctx.save_for_backward(s)
+        return s
+
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved_tensors
+        if s.dtype == torch.bfloat16:
+            s = torch.round(s * 16) / 16      # a table of sixteenths, for bfloat16 only
+        return g * s * (1 - s)
+
+
+def test_a_precision_loss_only_bfloat16_shows_is_caught_in_bfloat16_and_nowhere_else():
+    assert judge_torch(SigmoidLossyInBfloat16, "sigmoid", "float32").status == "passed"
+    assert judge_torch(SigmoidLossyInBfloat16, "sigmoid", "bfloat16", examples=25).status == "failed"
+
+
+def test_torch_implementations_travel_to_worker_processes():
+    verdicts = check([_plugin_of(Tanh, "tanh")], dtypes=["float64"], examples=3, seed=1, workers=1).verdicts
+    assert [v.status for v in verdicts] == ["passed"], verdicts[0].message
+
+
+def _plugin_of(code, op):
+    plugin = oracle.Plugin("travel")
+    plugin.torch(op, code)
+    return plugin
