@@ -204,7 +204,7 @@ def check_adjoint(ev: Evaluation) -> Finding | None:
     if error > rtol and ev.reference_grads is not None:
         # What rounding alone moves each side by in this case (an ill-conditioned case cancels).
         moved_fwd = _rounding(ev, 0)
-        ev.widen_for_float32_rounding()
+        ev.widen_for_rounding()
         moved = sum(float(np.sum(m * np.abs(c.astype(np.float64)))) for m, c in zip(moved_fwd, ev.cotangent))
         moved += sum(float(np.sum(r * np.abs(a.astype(np.float64)))) for r, a in zip(ev.rounding_grads, u))
         error = abs(forward - reverse) / max(scale, 1e-3, ROUNDING_ALLOWANCE * moved / rtol)
