@@ -270,10 +270,14 @@ class Plugin:
             return a @ b, lambda g: (g @ b.T, a.T @ g)
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, float64_grads: str = "fail") -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a plugin needs a non-empty name")
+        if float64_grads not in ("fail", "warn"):
+            raise ValueError(f"float64_grads= is 'fail' or 'warn', got {float64_grads!r}")
         self.name = name
+        # A float64 gradient for a float32 input fails the verdict ("fail"), or is reported and its values judged.
+        self.float64_grads = float64_grads
         self.implementations: list[Implementation] = []
         self.target: str | None = _defining_file()
 
@@ -298,7 +302,7 @@ class Plugin:
             )
         self.implementations.append(
             Implementation(spec, convention, code, self.name, label, tuple(dtypes) if dtypes else None, self.target,
-                           order, modes)
+                           order, modes, float64_grads=self.float64_grads)
         )
 
     def pullback(self, op: str | Spec, fn: Callable | None = None, *, name: str | None = None, dtypes: Iterable[str] | None = None):

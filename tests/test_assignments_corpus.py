@@ -36,9 +36,14 @@ def test_the_same_gradient_fails_the_gate_when_the_setting_is_fail():
     assert (v.status, v.check) == ("failed", "dtype")
 
 
-def test_plugins_are_strict_by_default():
+def test_plugins_are_strict_by_default_and_may_choose():
     from oracle.plugin import Plugin
 
-    plugin = Plugin("strict")
-    plugin.pullback("relu", lambda x: (x * (x > 0), lambda g: (g * (x > 0)).astype("float64")))
-    assert plugin.implementations[0].float64_grads == "fail"
+    def relu(x):
+        return x * (x > 0), lambda g: (g * (x > 0)).astype("float64")
+
+    strict, lenient = Plugin("strict"), Plugin("lenient", float64_grads="warn")
+    for plugin in (strict, lenient):
+        plugin.pullback("relu", relu)
+    assert judge(strict.implementations[0], "float32", examples=5).check == "dtype"
+    assert judge(lenient.implementations[0], "float32", examples=5).status == "passed"

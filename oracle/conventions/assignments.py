@@ -193,8 +193,8 @@ class Loss(_Part):
 class AssignmentPlugin(Plugin):
     """The implementations found in one assignment file, and what was not judged and why."""
 
-    def __init__(self, name: str, path: str) -> None:
-        super().__init__(name)
+    def __init__(self, name: str, path: str, float64_grads: str = FLOAT64_GRADS) -> None:
+        super().__init__(name, float64_grads=float64_grads)
         self.path = path
         self.not_found: list[tuple[str, str]] = []
         self.import_error: str | None = None
@@ -235,7 +235,7 @@ def _settings(path: Path) -> tuple[tuple[Convention, ...], str]:
 
 def _build(path: Path, name: str, target: str, found: list[Found], missing: list[tuple[str, str]],
            float64_grads: str) -> AssignmentPlugin:
-    plugin = AssignmentPlugin(name, target)
+    plugin = AssignmentPlugin(name, target, float64_grads)
     try:
         module = load_module(str(path))
     except TargetError as error:
@@ -262,7 +262,6 @@ def _build(path: Path, name: str, target: str, found: list[Found], missing: list
         else:
             plugin.layer(spec, Forward(str(path), item.forward, arguments, names, spec.outputs, item.convention.state),
                          Backward(str(path), item.backward, (), (), spec.outputs), name=item.label)
-        plugin.implementations[-1].float64_grads = float64_grads
         plugin.found[item.label] = (item.forward, item.backward, stated)
     plugin.not_found.extend(missing)
     return plugin.with_target(target)
