@@ -307,3 +307,12 @@ def test_a_file_that_fails_to_import_has_every_pair_errored_not_missing(tmp_path
     v = judge(plugin.implementations[0], "float64", examples=3)
     assert (v.status, v.check) == ("errored", "call")
     assert "No module named 'not_installed_anywhere'" in v.message
+
+
+def test_a_layers_file_that_does_not_parse_is_listed_with_the_reason(tmp_path):
+    write(tmp_path, "a2/layers.py", "def relu_forward(x):\n    print x\n    return x, x\n")
+    write(tmp_path, "a2/collect_submission.py", "print 'not a layers file'\n")
+    write(tmp_path, "a2/rnn_layers.py", (CORPUS / "rnn_layers.py").read_text())
+    plugins = {p.name: p for p in discover(str(tmp_path / "a2"))}
+    assert set(plugins) == {"layers", "rnn_layers"}
+    assert "not valid Python 3: line 2" in dict(plugins["layers"].not_found)["layers.py"]

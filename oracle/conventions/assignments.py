@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +51,7 @@ __all__ = [
 _MODULES: dict[str, Any] = {}
 _ADDED_MODULES: set[str] = set()     # the student's modules the last file loaded brought in
 _ADDED_PATHS: list[str] = []         # and the import paths added for it
+_LOOKS_LIKE_LAYERS = re.compile(r"^def \w+_(forward|backward)\w*\(", re.MULTILINE)
 _SKIP_FOLDERS = {"__pycache__", "site-packages", "node_modules", "build", "dist"}
 
 
@@ -301,8 +303,16 @@ def discover_folder(folder: Path, target: str) -> list[Plugin]:
                     continue
                 extra, _ = _settings(path)
                 found, missing = scan(source, table(extra))
-            except (SyntaxError, UnicodeDecodeError):
-                continue  # not the student's layers: a broken helper script is no reason to stop
+            except SyntaxError as error:
+                # A broken helper script is no reason to stop; a layers file that does not parse
+                # (Python 2's `print x`, say) is listed with the reason, judged it cannot be.
+                if _LOOKS_LIKE_LAYERS.search(source):
+                    plugin = AssignmentPlugin(".".join(_package_of(path)[1]), str(Path(target) / path.relative_to(folder)))
+                    plugin.not_found.append((path.name, f"not valid Python 3: line {error.lineno}: {error.msg}"))
+                    plugins.append(plugin)
+                continue
+            except UnicodeDecodeError:
+                continue
             if found or missing:
                 plugins.append(discover_file(path, str(Path(target) / path.relative_to(folder))))
     if not plugins:
