@@ -59,7 +59,9 @@ def _hashable(value: Any) -> Any:
 @lru_cache(maxsize=256)
 def _programs(code: Any, spec: Any, hyper: tuple, jit: bool) -> dict[str, Callable]:
     """The user's function differentiated four ways, as functions of (differentiable inputs, the other
-    inputs, vectors); jitted, so that each new shape costs one compile instead of one per primitive."""
+    inputs and traced hyper-parameters, vectors); jitted, so that each new shape costs one compile
+    instead of one per primitive. hyper holds the static hyper-parameters, None where one is traced
+    (a value from a continuous range, Hyper.traced): it arrives with the other inputs instead."""
     import jax
     import jax.numpy as jnp
 
@@ -73,7 +75,8 @@ def _programs(code: Any, spec: Any, hyper: tuple, jit: bool) -> dict[str, Callab
             filled[i] = p
         for i, o in zip(rest, others):
             filled[i] = o
-        return code(*filled, *hyper)
+        traced = iter(others[len(rest):])
+        return code(*filled, *(next(traced) if h is None else h for h in hyper))
 
     def single(out, vectors):
         return tuple(vectors) if isinstance(out, (tuple, list)) else vectors[0]
@@ -106,7 +109,11 @@ def _run(impl: Implementation, args: Sequence[Any], which: str, *vectors: Any, d
     arrays = [np.asarray(a) for a in args[:n]]
     differentiable = [arrays[spec.input_names.index(name)] for name in spec.differentiable]
     others = [a for name, a in zip(spec.input_names, arrays) if name not in spec.differentiable]
-    hyper = _hashable(list(args[n:]))
+    traced = [spec.hyper[name].traced for name in spec.hyper]
+    # In the inputs' own dtype: a float64 scalar would promote a bfloat16 computation to float32.
+    dtype = differentiable[0].dtype if differentiable else np.float64
+    others += [np.asarray(v, dtype=dtype) for v, t in zip(args[n:], traced) if t]
+    hyper = tuple(None if t else _hashable(v) for v, t in zip(args[n:], traced))
     with _precision(args):
         if id(impl.code) not in _EAGER:
             try:
