@@ -318,3 +318,19 @@ def _plugin_of(code, op):
     plugin = oracle.Plugin("travel")
     plugin.torch(op, code)
     return plugin
+
+
+def test_a_function_of_tensors_around_a_function_without_jvp_has_forward_mode_skipped_unless_declared():
+    def wrapped(x):
+        return TanhNoJvp.apply(x) * 1.0
+
+    assert judge_torch(wrapped, "tanh").status == "passed"
+    declared = judge_torch(wrapped, "tanh", modes=("rev", "fwd"))
+    assert declared.status == "failed" and declared.check == "jvp"
+    assert "no forward mode" in declared.message
+
+
+def test_declaring_order_2_holds_the_function_to_its_second_derivatives():
+    assert judge_torch(Tanh, "tanh", order=2).status == "passed"
+    verdict = judge_torch(TanhDetachedOutput, "tanh", order=2)
+    assert verdict.status == "failed" and verdict.check == "second_order"
