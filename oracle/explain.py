@@ -13,6 +13,7 @@ import numpy as np
 
 from .cases import KINK_MARGIN, Case, kink_distance
 from .checks import Evaluation, ImplementationError, compare
+from .checks.modes import MODE_CHECKS
 from .numeric import elementwise_vjp
 from .plugin import StructureError
 from .result import Finding, Verdict
@@ -76,8 +77,8 @@ def _hints(finding: Finding, case: Case, flaky: bool) -> list[str]:
 
 
 def _diagnose(finding: Finding, ev: Evaluation | None) -> dict | None:
-    if ev is None:
-        return None
+    if ev is None or finding.check in MODE_CHECKS:
+        return None   # the diagnoses read first-order gradients; a tangent or a second-order product is not one
     try:
         from .diagnose import diagnose
 
@@ -91,7 +92,8 @@ def explain(finding: Finding, ev: Evaluation | None, case: Case, base: dict[str,
     # Finite differences element by element beside any gradient comparison: a third opinion
     # that tells a wrong gradient from a wrong expectation.
     compared = finding.check == "finite_differences" or (finding.argument and finding.worst
-                                                          and finding.check not in ("linearity", "determinism", "mutation"))
+                                                          and finding.check not in ("linearity", "determinism", "mutation",
+                                                                                    *MODE_CHECKS))
     if ev is not None and compared and finding.status == "failed":
         fd = _elementwise_fd(ev)
         if fd is not None:
