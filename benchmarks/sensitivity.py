@@ -52,8 +52,9 @@ def perturbed(impl: oracle.Implementation, mode: str, delta: float):
     return f
 
 
+# The perturbed implementations are closures made here: judged in this process (workers=0).
 def caught(plugin: oracle.Plugin, dtype: str, examples: int, seed: int) -> bool:
-    run = check([plugin], dtypes=[dtype], examples=examples, seed=seed)
+    run = check([plugin], dtypes=[dtype], examples=examples, seed=seed, workers=0)
     return any(v.status == "failed" for v in run.verdicts)
 
 
@@ -79,7 +80,7 @@ def smallest_caught(impl: oracle.Implementation, dtype: str, mode: str, examples
 def correct_passes(impl: oracle.Implementation, dtype: str, examples: int, seed: int) -> bool:
     plugin = oracle.Plugin("sensitivity")
     plugin.pullback(impl.spec, perturbed(impl, "scale", 0.0), name=impl.label)
-    run = check([plugin], dtypes=[dtype], examples=examples, seed=seed)
+    run = check([plugin], dtypes=[dtype], examples=examples, seed=seed, workers=0)
     return all(v.status == "passed" for v in run.verdicts)
 
 
