@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ImplInfo", "ImplRef", "Job", "describe", "discover_job", "initialize", "judge_job", "resolve"]
@@ -187,9 +187,10 @@ class Heartbeat:
         from ..result import jsonable
 
         record = None
-        if case is not None:
-            record = jsonable(asdict(case.record()))
-            record.pop("inputs", None)       # dims, shapes, hyper-parameters and seed reproduce it
+        if case is not None:   # a CaseRecord without the arrays: dims, hyper-parameters and seed rebuild them
+            record = {"dims": dict(case.dims), "batch": list(case.batch), "hyper": jsonable(dict(case.hyper)),
+                      "dtype": case.dtype, "seed": int(case.seed),
+                      "shapes": {name: list(array.shape) for name, array in case.inputs.items()}}
         text = json.dumps({"pid": os.getpid(), "phase": phase, "case": record}, allow_nan=False)
         temporary = f"{self.path}.{os.getpid()}.tmp"
         with open(temporary, "w", encoding="utf-8") as handle:
