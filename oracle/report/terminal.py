@@ -46,6 +46,7 @@ class ProgressListener:
             console=console, transient=True, disable=verbosity < 0 or not console.is_terminal,
         )
         self.task = None
+        self.running: dict[str, str] = {}      # verdict id -> what the bar says about it, while workers judge it
 
     def __enter__(self) -> "ProgressListener":
         self.progress.start()
@@ -58,11 +59,20 @@ class ProgressListener:
         self.task = self.progress.add_task("starting", total=total)
 
     def starting(self, impl, dtype: str) -> None:
-        if self.task is not None:
-            label = impl.label if impl.label == impl.op else f"{impl.label} ({impl.op})"
-            self.progress.update(self.task, description=escape(for_terminal(f"{impl.plugin} · {label} · {dtype}", 200)))
+        label = impl.label if impl.label == impl.op else f"{impl.label} ({impl.op})"
+        # Workers judge several at once: the bar names the latest and counts the others running.
+        self.running[f"{impl.plugin}/{impl.label}/{dtype}"] = f"{impl.plugin} · {label} · {dtype}"
+        self._describe()
+
+    def _describe(self) -> None:
+        if self.task is not None and self.running:
+            latest = list(self.running.values())[-1]
+            more = f" (+{len(self.running) - 1} running)" if len(self.running) > 1 else ""
+            self.progress.update(self.task, description=escape(for_terminal(latest, 200) + more))
 
     def finished(self, verdict: Verdict) -> None:
+        self.running.pop(verdict.id, None)
+        self._describe()
         if self.task is not None:
             self.progress.advance(self.task)
         if self.verbosity > 0 or (self.verbosity == 0 and not self.console.is_terminal):
