@@ -27,7 +27,12 @@ def _contract(outputs_plus, outputs_minus, cotangent, h: float) -> float:
 
 def directions(rng: np.random.Generator, primals: Sequence[np.ndarray]) -> list[np.ndarray]:
     """A random direction for every differentiable input, entries of either sign in [0.5, 1]."""
-    return [rng.uniform(0.5, 1.0, size=p.shape) * rng.choice([-1.0, 1.0], size=p.shape) for p in primals]
+    found = []
+    for p in primals:
+        u = rng.uniform(0.5, 1.0, size=p.shape)
+        np.negative(u, out=u, where=rng.random(p.shape) < 0.5)   # in place: one array per input at any size
+        found.append(u)
+    return found
 
 
 def directional_derivative(forward: Forward, primals: Sequence[np.ndarray], direction: Sequence[np.ndarray],

@@ -27,7 +27,7 @@ from hypothesis import seed as hypothesis_seed
 from . import compile_cache
 from . import examples_db as saved_examples
 from .blame import locate
-from .cases import CaseGroup, case_groups, value_draws
+from .cases import CaseGroup, case_groups, steady_constants
 from .checks import CASE_TIMEOUT, checks_for, finding_rank, run_checks
 from .errors import UsageError
 from .explain import explain
@@ -161,15 +161,12 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
         if evaluation is not None and evaluation.inconclusive:
             inconclusive.add(case_key(case))
 
-    # Several value draws per drawn structure: they share its shapes, so one compiled reference
-    # program serves them all; shrinking still reaches the smallest structure that fails.
-    structures, per_structure = value_draws(examples)
-
-    @settings(max_examples=structures, deadline=None, database=None, derandomize=False, print_blob=False,
+    # One value draw per structure, several for the smallest ones, where shrinking ends (cases.py).
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=False, print_blob=False,
               suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet, report_multiple_bugs=True,
               phases=(Phase.explicit, Phase.generate, Phase.shrink))
     @hypothesis_seed(derived_seed(seed, impl, dtype))
-    @given(case_groups(impl.spec, dtype, per_structure))
+    @given(case_groups(impl.spec, dtype))
     def search(group):
         for case in group.cases():
             judge_case(case)
@@ -182,7 +179,8 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
 
     reproduce = reproduce_command(impl, dtype, seed, examples)
     try:
-        search()
+        with steady_constants():   # the same seed draws the same cases in any process
+            search()
     except Exception as error:  # noqa: BLE001 - anything the search raised becomes evidence
         failure = _find_failure(error)
         if failure is None:
