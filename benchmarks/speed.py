@@ -112,7 +112,7 @@ def compile_share(examples: int, ops: list[str] | None) -> dict:
 
     with tempfile.TemporaryDirectory() as cache:
         done = subprocess.run([sys.executable, "-c", SHARE_SCRIPT, str(examples), json.dumps(ops or [])],
-                              env=environment(Path(cache)), cwd=ROOT, capture_output=True, text=True)
+                              env=environment(Path(cache)), cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -151,24 +151,24 @@ def versus_check_grads(repeat: int) -> dict[str, tuple[float, float]]:
 
     from oracle.checks import run_checks
 
-    found = {}
-    for op in VERSUS_OPS:
+    def timed(op: str) -> tuple[float, float]:
         impl = _gatecore(op)
         case = _small_case(impl.spec)
-        ours = _per_call(lambda: run_checks(impl, case), repeat)
-        primals = [case.inputs[n] for n in impl.spec.differentiable]
-        others = {n: case.inputs[n] for n in impl.spec.input_names if n not in impl.spec.differentiable}
+        spec = impl.spec
+        primals = [case.inputs[n] for n in spec.differentiable]
+        others = {n: case.inputs[n] for n in spec.input_names if n not in spec.differentiable}
 
         def reference(*p):
-            args = dict(others, **dict(zip(impl.spec.differentiable, p)))
-            return impl.spec.reference(*(args[n] for n in impl.spec.input_names), *case.hyper.values())
+            args = dict(others, **dict(zip(spec.differentiable, p)))
+            return spec.reference(*(args[n] for n in spec.input_names), *case.hyper.values())
 
         def theirs():
             with jax.enable_x64(True):
                 check_grads(reference, primals, order=1, modes=("rev",))
 
-        found[op] = (ours, _per_call(theirs, repeat))
-    return found
+        return _per_call(lambda: run_checks(impl, case), repeat), _per_call(theirs, repeat)
+
+    return {op: timed(op) for op in VERSUS_OPS}
 
 
 def _large(op: str, size: int):
@@ -231,8 +231,8 @@ def main() -> int:
 
     share = compile_share(args.examples or 50, args.ops)
     rows.append(("JAX compile + lowering + tracing, share of a cold run's CPU", TODAY["share"], TARGET["share"],
-                 f"{100 * share['compile'] / share['total']:.0f}% ({share['compile']:.1f} of {share['total']:.1f} s; "
-                 f"{share['programs']} programs)"))
+                 (f"{100 * share['compile'] / share['total']:.0f}% ({share['compile']:.1f} of {share['total']:.1f} s; "
+                  f"{share['programs']} programs)")))
 
     versus = versus_check_grads(args.repeat)
     rows.append(("warm case with every check ÷ jax.test_util.check_grads", TODAY["versus"], TARGET["versus"],

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import ml_dtypes  # noqa: F401 - registers bfloat16 with NumPy: half-precision cases are drawn in float64, then rounded
 import numpy as np

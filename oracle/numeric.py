@@ -10,13 +10,13 @@ Two views of the same derivative:
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .tolerances import FD_STEP
 
-__all__ = ["directional_derivative", "elementwise_vjp", "directions"]
+__all__ = ["directional_derivative", "directions", "elementwise_vjp"]
 
 Forward = Callable[[Sequence[np.ndarray]], tuple[np.ndarray, ...]]
 

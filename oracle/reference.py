@@ -19,15 +19,16 @@ against a tenth of one). So:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .cases import Case
 from .spec import Spec
 
-__all__ = ["reference", "COMPILER_OPTIONS", "MAX_COMPILED"]
+__all__ = ["COMPILER_OPTIONS", "MAX_COMPILED", "reference"]
 
 # XLA's CPU compiler spends most of a small program's compile time in its fusion emitters and
 # LLVM's optimiser. Without them every catalogue op compiles 3-7x faster and gives the same
@@ -165,7 +166,7 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
             try:
                 shapes = [tuple(s.shape) for s in _as_tuple(_TRACED_FORWARD[(spec, static)].eval_shape(primals, others))]
                 _SHAPES[key] = shapes
-            except Exception:
+            except Exception:  # noqa: BLE001 - any failure to trace means: evaluate op by op
                 _UNTRACEABLE.add(spec.name)
                 traceable = False
         if not traceable:

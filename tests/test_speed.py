@@ -9,13 +9,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import platformdirs
 import pytest
 from jax import monitoring
+from oracle.specs import get
 
 import oracle
 from oracle import compile_cache
@@ -24,7 +24,6 @@ from oracle.config import Config, parse_table, resolve
 from oracle.plugin import discover
 from oracle.run import check, judge
 from oracle.spec import choice
-from oracle.specs import get
 
 DEMO = '''
 import numpy as np
@@ -50,7 +49,7 @@ def oracle_cli(*args: str, cwd: Path, cache: Path | None) -> subprocess.Complete
     if cache is not None:
         env[compile_cache.ENV] = str(cache)
     return subprocess.run([sys.executable, "-m", "oracle", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, check=False)
 
 
 @pytest.fixture
