@@ -114,3 +114,16 @@ def test_a_well_conditioned_case_catches_an_error_at_the_sensitivity_limit(dtype
         finding, _ = judged(tanh, "tanh", {"n": 6}, dtype, seed=seed)
         assert finding is not None and finding.check == "reference"
         assert judged(right, "tanh", {"n": 6}, dtype, seed=seed)[0] is None
+
+
+def test_inconclusive_cases_are_counted_in_the_verdict_and_the_runs_summary():
+    from oracle.result import Run
+    from oracle.run import judge
+
+    (impl,) = as_plugin((batchnorm_forward_rescaled_mean, textbook_layers.batchnorm_backward_alt), "batchnorm",
+                        "layer").implementations
+    verdict = judge(impl, "float32", examples=40, seed=2)
+    assert verdict.status == "passed" and verdict.inconclusive > 0
+    assert f"({verdict.inconclusive} inconclusive: rounding in float32" in verdict.message
+    assert Run(seed=0, verdicts=[verdict]).summary_line().endswith(
+        f"{verdict.inconclusive} inconclusive case{'s' if verdict.inconclusive != 1 else ''}")
