@@ -70,3 +70,14 @@ def test_a_wrong_shape_for_one_argument_leaves_the_others_values_judged():
     finding, _ = run_checks(impl, build_case(impl.spec, "float64", {"n": 3}, (2,), {}, 1))
     assert (finding.check, finding.argument) == ("reference", "y")
     assert [(f["check"], f["argument"]) for f in finding.also] == [("shape", "x")]
+
+
+def test_the_html_page_shows_the_other_findings_and_whether_the_values_are_right(tmp_path):
+    from oracle.report.html import write_html
+    from oracle.result import Run
+
+    (impl,) = as_plugin(tanh_in_float64, "tanh").implementations
+    verdict = judge(impl, "float32", examples=5, seed=1)
+    write_html(Run(seed=1, verdicts=[verdict]), tmp_path)
+    pages = " ".join(page.read_text(encoding="utf-8") for page in tmp_path.rglob("*.html"))
+    assert "the values are right: every value check passed on this case" in pages
