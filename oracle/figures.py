@@ -9,11 +9,12 @@ different, so "got 0.361894, expected 0.361894" never happens.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-__all__ = ["figure", "distinct", "digits_to_tell_apart", "as_float"]
+__all__ = ["as_float", "digits_to_tell_apart", "distinct", "figure"]
 
 _MAX_TEXT = 60
 

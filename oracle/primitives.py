@@ -8,7 +8,8 @@ listed here is evaluated by JAX itself (compiled once per shape): correct, only 
 from __future__ import annotations
 
 import string
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -18,8 +18,8 @@ It comes from the magnitudes of the terms that cancel, not from one particular f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from .cases import Case
 from .primitives import IMPLEMENTATIONS
 from .tolerances import eps as rounding_unit
 
-__all__ = ["rounding_spread", "SAMPLES"]
+__all__ = ["SAMPLES", "rounding_spread"]
 
 SAMPLES = 3
 
@@ -37,7 +37,7 @@ _EXACT = {
     "dynamic_update_slice", "concatenate", "pad", "select_n", "neg", "abs", "max", "min", "reduce_max",
     "reduce_min", "argmax", "argmin", "gather", "stack", "unstack", "split", "copy", "copy_p", "sign", "stop_gradient", "eq", "ne", "lt",
     "le", "gt", "ge", "and", "or", "not", "iota", "rev", "clamp", "floor", "ceil", "round", "convert_element_type",
-    "squeeze", "sort", "is_finite", "zeros_like", "select_and_scatter_add", "scatter", "full_like",
+    "sort", "is_finite", "zeros_like", "select_and_scatter_add", "scatter", "full_like",
 }
 # Primitives that add up many terms: rounding grows with the size of the terms.
 _ACCUMULATE = {"reduce_sum", "dot_general", "conv_general_dilated", "cumsum", "add_any", "add", "sub",
@@ -139,8 +139,6 @@ def rounding_spread(case: Case, cotangent: Sequence[np.ndarray], outputs: Sequen
     """(output spread, gradient spread): elementwise, the largest distance from the exact result over a few
     evaluations of the reference's VJP under rounding of the case's dtype. None when the reference
     cannot be traced (then the conditioning estimate stands alone)."""
-    import jax
-    import jax.numpy as jnp
 
     from .reference import _hashable
 

@@ -5,11 +5,15 @@ case and reads the diagnosis as data: its kind, never parsed from the text.
 """
 
 import numpy as np
+from oracle.plugins.mutants.layers import (
+    conv2d_forward,
+    max_pool2d_backward_overwrites,
+    max_pool2d_forward,
+)
 
 from oracle.cases import build_case
 from oracle.checks import run_checks
 from oracle.diagnose import KINDS, diagnose
-from oracle.plugins.mutants.layers import conv2d_forward, max_pool2d_backward_overwrites, max_pool2d_forward
 from oracle.testing import as_plugin
 
 

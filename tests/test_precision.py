@@ -9,12 +9,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
-from oracle.cases import build_case
-from oracle.checks import run_checks
 from oracle.plugins.textbook import layers as textbook_layers
 from oracle.plugins.textbook import losses as textbook_losses
 from oracle.plugins.textbook.elementwise import SigmoidGate
+
+from oracle.cases import build_case
+from oracle.checks import run_checks
 from oracle.testing import as_plugin
 
 
@@ -38,7 +38,7 @@ BATCHNORM = (textbook_layers.batchnorm_forward, textbook_layers.batchnorm_backwa
 ])
 def test_a_true_zero_gradient_buried_in_cancellation_noise_is_no_failure(layer, op, dims, dtype):
     for seed in range(5):
-        finding, ev = judged(layer, op, dims, dtype, "layer", {"eps": 1e-5}, seed=seed)
+        finding, _ = judged(layer, op, dims, dtype, "layer", {"eps": 1e-5}, seed=seed)
         assert finding is None, finding.message
 
 

@@ -25,7 +25,7 @@ from .kinds import KINDS, diagnosis
 from .numbers import close, offset, ratio
 from .precision import float32_only
 
-__all__ = ["diagnose", "KINDS", "diagnosis"]
+__all__ = ["KINDS", "diagnose", "diagnosis"]
 
 _GRADIENT_CHECKS = ("shape", "reference", "finite_differences", "relu_sparse", "matmul_transpose",
                     "add_distributes", "max_routes", "mul_swaps", "copy_adds")

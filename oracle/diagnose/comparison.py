@@ -8,8 +8,8 @@ flipped kernel, one output element at a time) ask the JAX reference again.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Callable, Sequence
 
 import numpy as np
 
