@@ -201,3 +201,21 @@ def test_two_processes_with_the_same_seed_give_the_same_verdicts_and_cases(proje
                  v["case"] and v["case"]["shapes"]) for v in run["verdicts"]]
 
     assert verdicts("first") == verdicts("second")
+
+
+def test_the_same_seed_draws_the_same_cases_whatever_modules_the_process_has_loaded(tmp_path, monkeypatch):
+    # Hypothesis mixes constants from the source of loaded modules into its draws; the oracle's
+    # searches must not depend on what else a process happens to have imported.
+    impl = gatecore("matmul")
+
+    def drawn() -> list:
+        seen: list = []
+        judge(impl, "float64", examples=100, seed=8, on_case=lambda case: seen.append((case.dims, case.seed)))
+        return seen
+
+    before = drawn()
+    (tmp_path / "full_of_constants.py").write_text("SIZES = (2, 3, 4, 5, 77, 1234, 99991, 31337, 271828, 4000000007)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import full_of_constants  # noqa: F401
+
+    assert drawn() == before
