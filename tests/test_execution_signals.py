@@ -49,7 +49,7 @@ def test_sigterm_ends_the_run_like_ctrl_c_with_reports_and_exit_143(tmp_path):
     assert run.incomplete and run.stopped_because == "terminated" and not run.ok
     assert {"slow/quick_1/float64", "slow/quick_2/float64"} <= {v.id for v in run.verdicts}
     assert run.missing and set(run.missing).isdisjoint(v.id for v in run.verdicts)
-    assert "Traceback" not in err and out.rstrip().endswith("(incomplete)")
+    assert "Traceback" not in err and out.rstrip().endswith("(incomplete)"), err + out[-500:]
     assert (tmp_path / "report" / "index.html").is_file()
     rendered = render(tmp_path / "report" / "journal.jsonl", tmp_path / "again")
     assert rendered.returncode == 0 and rendered.stdout.rstrip().endswith("(incomplete)")

@@ -107,6 +107,12 @@ _plugins_by_target: dict[str, list] = {}
 def initialize(path: list[str], cwd: str) -> None:
     """Run once in each new worker: the supervisor's import path and folder; the engine loaded before any job."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the user's Ctrl-C is the supervisor's to handle
+    # Between jobs nothing a worker prints may reach the terminal (a worker stopped while it imports
+    # JAX, say); during a job fds 1 and 2 go to the job's output file.
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    for target in (1, 2):
+        os.dup2(quiet, target)
+    os.close(quiet)
     try:
         os.setsid()    # no controlling terminal: an implementation cannot open /dev/tty and write over the progress
     except OSError:
