@@ -75,20 +75,12 @@ def _programs(spec: Spec, static: tuple) -> tuple[Callable, Callable, Callable]:
         args.update(fixed)
         return spec.reference(*(args[n] for n in names), *(args[h] for h in spec.hyper))
 
-    def vjp_of(function):
-        def value_and_vjp(primals, others, cotangent):
-            out, pullback = jax.vjp(lambda *p: function(p, others), *primals)
-            grads = pullback(cotangent if isinstance(out, (tuple, list)) else cotangent[0])
-            return _as_tuple(out), grads
-        return value_and_vjp
+    def value_and_vjp(primals, others, cotangent):
+        out, pullback = jax.vjp(lambda *p: forward(p, others), *primals)
+        grads = pullback(cotangent if isinstance(out, (tuple, list)) else cotangent[0])
+        return _as_tuple(out), grads
 
-    # The compiled program differentiates a jitted forward: the trace that infers the output
-    # shapes (_shapes) is the one the VJP reuses, so the spec's Python runs once per shape.
-    _TRACED_FORWARD[(spec, static)] = traced_forward = jax.jit(forward)
-    return forward, vjp_of(forward), jax.jit(vjp_of(traced_forward), compiler_options=_compiler_options())
-
-
-_TRACED_FORWARD: dict[tuple, Callable] = {}
+    return forward, value_and_vjp, jax.jit(value_and_vjp, compiler_options=_compiler_options())
 
 
 # Every compiled shape keeps executable code mapped. Past this many programs in a process,
@@ -107,7 +99,6 @@ def _count_compile(key: tuple) -> None:
     if len(_compiled) >= MAX_COMPILED:
         jax.clear_caches()
         _programs.cache_clear()
-        _TRACED_FORWARD.clear()
         _compiled.clear()
         _SHAPES.clear()
     _compiled.add(key)
@@ -164,7 +155,7 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
         shapes = _SHAPES.get(key) if traceable else None
         if traceable and shapes is None:
             try:
-                shapes = [tuple(s.shape) for s in _as_tuple(_TRACED_FORWARD[(spec, static)].eval_shape(primals, others))]
+                shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, primals, others))]
                 _SHAPES[key] = shapes
             except Exception:  # noqa: BLE001 - any failure to trace means: evaluate op by op
                 _UNTRACEABLE.add(spec.name)
