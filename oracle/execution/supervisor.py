@@ -14,7 +14,6 @@ the evidence: the exit status or signal, the case being judged, the tail of what
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import signal
@@ -29,9 +28,20 @@ from pathlib import Path
 from typing import Any, Self
 
 from ..errors import TargetError, UsageError
-from ..result import CaseRecord, Run, Verdict
+from ..result import Run, Verdict
 from . import pool as pools
 from .journal import Journal, order
+from .watch import (
+    DEFAULT_MEMORY_MB,
+    Limits,
+    Running,
+    heartbeat_age,
+    how,
+    outcome,
+    overrun,
+    printed_suffix,
+    tail,
+)
 from .worker import (
     ImplInfo,
     ImplRef,
@@ -46,29 +56,10 @@ from .worker import (
 __all__ = ["DEFAULT_MEMORY_MB", "Limits", "Terminated", "execute", "parse_shard", "resolve_workers"]
 
 POLL = 0.1                      # seconds between looks at the running jobs
-DEFAULT_MEMORY_MB = 4096
-LOAD_SECONDS = 120.0            # importing a target (and JAX) may take this long
-OUTPUT_LINES = 6                # lines of what an implementation printed kept as evidence
-OUTPUT_WIDTH = 160
-EXIT_ZERO_GRACE = 1.0           # seconds a dead worker's job waits for pebble to report a non-zero status
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the supervisor's main thread: the run ends as on Ctrl-C, as 'terminated'."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Hard limits the supervisor enforces from outside the worker."""
-
-    case_seconds: float         # one case (every call it makes) may take this long
-    memory_mb: int | None       # resident memory of one worker
-    load_seconds: float = LOAD_SECONDS
-
-    @classmethod
-    def for_timeout(cls, timeout: float, memory_mb: int | None) -> Limits:
-        # A case calls the implementation several times, each under the soft per-call limit.
-        return cls(case_seconds=3 * timeout + 1, memory_mb=memory_mb, load_seconds=max(LOAD_SECONDS, 3 * timeout))
 
 
 def resolve_workers(requested: int | str | None, verdicts: int) -> int:
@@ -120,14 +111,6 @@ atexit.register(shutdown_kept)
 
 
 # --------------------------------------------------------------------------- one run
-
-@dataclass
-class _Running:
-    job: Job
-    executor: Any
-    why: dict | None = None     # set when the supervisor cancelled it: timeout, memory, or exit status 0
-    dead_since: float | None = None
-
 
 @dataclass
 class _Slots:
@@ -293,7 +276,7 @@ def _discover_in_worker(target: str, pool: pools.WorkerPool, scratch: Path, limi
         done, _ = wait([future], timeout=POLL)
         if done:
             break
-        age = _age(beat)
+        age = heartbeat_age(beat)
         if age is not None and age > limits.load_seconds:
             future.cancel()
             raise TargetError(f"loading {target!r} did not finish within {limits.load_seconds:g} s")
@@ -302,25 +285,9 @@ def _discover_in_worker(target: str, pool: pools.WorkerPool, scratch: Path, limi
         return future.result()
     code = pools.exit_code(error)
     if code is not None:
-        raise TargetError(f"loading {target!r} ended the worker process ({_how(code)})"
-                          + _printed_suffix(_tail(out))) from None
+        raise TargetError(f"loading {target!r} ended the worker process ({how(code)})"
+                          + printed_suffix(tail(out))) from None
     raise error
-
-
-def _age(path: str) -> float | None:
-    try:
-        return time.time() - os.stat(path).st_mtime
-    except OSError:
-        return None
-
-
-def _beat(path: str | None) -> dict:
-    if not path:
-        return {}
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def _judge(work, settings, executors, local, scratch, limits, listener, book, time_budget, clock, run) -> list[Verdict]:
@@ -328,7 +295,7 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
     pending = [Job(i, info, dtype, dict(settings), cwd=here, path=path) for i, (info, dtype) in enumerate(work)]
     pending.reverse()
     slots = _Slots(executors)
-    running: dict[Future, _Running] = {}
+    running: dict[Future, Running] = {}
     verdicts: list[Verdict] = []
     try:
         while pending or running:
@@ -347,14 +314,14 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
                     future = executor.submit(_judge_inline, job, local)
                 else:
                     future = executor.submit(judge_job, job)
-                running[future] = _Running(job, executor)
+                running[future] = Running(job, executor)
                 slots.take(executor)
                 executor = slots.free()
             done, _ = wait(list(running), timeout=POLL, return_when=FIRST_COMPLETED)
             for future in done:
                 state = running.pop(future)
                 slots.give(state.executor)
-                verdict = _outcome(future, state, limits)
+                verdict = outcome(future, state, limits)
                 if verdict is None:       # the time budget ran out inside it
                     run.incomplete, run.stopped_because = True, "time budget"
                     continue
@@ -364,7 +331,7 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
                 _notify(listener, "finished", verdict)
             for future, state in running.items():
                 if state.why is None and getattr(state.executor, "kills_on_cancel", False):
-                    state.why = _overrun(state, limits)
+                    state.why = overrun(state, limits)
                     if state.why is not None:
                         future.cancel()
     except KeyboardInterrupt as stop:
@@ -401,138 +368,6 @@ def _judge_inline(job: Job, local: dict) -> Verdict | None:
         return judge(local[(job.info.plugin, job.info.label)], job.dtype, **job.settings)
     except OutOfTime:
         return None
-
-
-def _overrun(state: _Running, limits: Limits) -> dict | None:
-    """Why a running job must be stopped now (a case past the hard limit, memory past the limit, its worker
-    gone), or None."""
-    job = state.job
-    age = _age(job.heartbeat)
-    if age is None:
-        return None               # not started: the worker is still coming up
-    beat = _beat(job.heartbeat)
-    if beat.get("pid") and not _alive(beat["pid"]):
-        # pebble reports a worker that died with a non-zero status on its future; one that ended
-        # with status 0 (os._exit(0)) it only replaces, so the supervisor reports it.
-        state.dead_since = state.dead_since or time.monotonic()
-        if time.monotonic() - state.dead_since > EXIT_ZERO_GRACE:
-            return {"fault": "exit", "exit_status": 0, **beat}
-        return None
-    limit = limits.load_seconds if beat.get("phase") == "loading" else limits.case_seconds
-    if age > limit:
-        return {"fault": "timeout", "limit": limit, **beat}
-    if limits.memory_mb and beat.get("pid"):
-        rss = _resident_mb(beat["pid"])
-        if rss is not None and rss > limits.memory_mb:
-            return {"fault": "memory", "limit": limits.memory_mb, "used": round(rss), **beat}
-    return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        import psutil
-
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except Exception:  # noqa: BLE001 - NoSuchProcess: gone and reaped
-        return False
-
-
-def _resident_mb(pid: int) -> float | None:
-    try:
-        import psutil
-
-        return psutil.Process(pid).memory_info().rss / 2**20
-    except Exception:  # noqa: BLE001 - the worker may be gone already
-        return None
-
-
-# --------------------------------------------------------------------------- verdicts for faults
-
-def _outcome(future: Future, state: _Running, limits: Limits) -> Verdict | None:
-    job = state.job
-    if future.cancelled():
-        why = state.why or _beat(job.heartbeat)
-        if why.get("fault") == "exit":
-            return _fault_verdict(job, "ended the worker process (exit status 0)", why)
-        if why.get("fault") == "memory":
-            what = f"used {why['used']} MB, more than the worker's limit of {why['limit']} MB (--memory-limit)"
-        else:
-            limit = why.get("limit", limits.case_seconds)
-            what = f"did not finish one case within {limit:g} s; its worker was stopped"
-            why.setdefault("fault", "timeout")
-        return _fault_verdict(job, what, why)
-    error = future.exception()
-    if error is None:
-        return future.result()
-    code = pools.exit_code(error)
-    beat = _beat(job.heartbeat)
-    if code is not None:
-        fault = "signal" if code < 0 else "exit"
-        return _fault_verdict(job, f"ended the worker process ({_how(code)})",
-                              {**beat, "fault": fault, "exit_status": code if code >= 0 else None,
-                               "signal": _signal_name(-code) if code < 0 else None})
-    return _fault_verdict(job, f"could not be judged: {type(error).__name__}: {error}", {**beat, "fault": "oracle"},
-                          check="oracle")
-
-
-def _how(code: int) -> str:
-    return f"killed by signal {_signal_name(-code)}" if code < 0 else f"exit status {code}"
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
-
-
-def _fault_verdict(job: Job, what: str, evidence: dict, check: str = "call") -> Verdict:
-    from ..run import reproduce_command
-
-    info, settings = job.info, job.settings
-    case = CaseRecord(**evidence["case"]) if evidence.get("case") else None
-    when = (f" while judging the case {_case_text(case)}" if case is not None else
-            " while the plugin was being loaded" if evidence.get("phase") == "loading" else "")
-    printed = _tail(job.output)
-    facts = {k: evidence[k] for k in ("fault", "exit_status", "signal", "limit", "used", "phase") if k in evidence}
-    facts["output"] = printed
-    return Verdict(plugin=info.plugin, op=info.op, dtype=job.dtype, status="errored", implementation=info.label,
-                   convention=info.convention, check=check, message=f"the implementation {what}{when}"
-                   + _printed_suffix(printed), case=case, seed=settings.get("seed"), source=info.source,
-                   target=info.target, facts=facts,
-                   reproduce=reproduce_command(info, job.dtype, settings.get("seed", 0), settings.get("examples", 0)))
-
-
-def _case_text(case: CaseRecord) -> str:
-    dims = ", ".join(f"{k}={v}" for k, v in case.dims.items())
-    parts = [dims] if dims else []
-    if case.batch:
-        parts.append(f"batch={tuple(case.batch)}")
-    parts += [f"{k}={v!r}" for k, v in case.hyper.items()]
-    parts.append(f"dtype {case.dtype}, case seed {case.seed}")
-    return "(" + "; ".join(parts) + ")"
-
-
-def _tail(path: str | None) -> list[str]:
-    """The last lines the implementation printed, escaped (no control characters) and cut to a readable width."""
-    if not path:
-        return []
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(max(0, os.path.getsize(path) - 8192))
-            data = handle.read()
-    except OSError:
-        return []
-    lines = data.decode("utf-8", errors="backslashreplace").splitlines()[-OUTPUT_LINES:]
-    out = []
-    for line in lines:
-        text = "".join(c if c.isprintable() or c == "\t" else c.encode("unicode_escape").decode("ascii") for c in line)
-        out.append(text if len(text) <= OUTPUT_WIDTH else text[:OUTPUT_WIDTH - 1] + "…")
-    return out
-
-
-def _printed_suffix(lines: list[str]) -> str:
-    return ("\nit printed (last lines):\n" + "\n".join(f"  | {line}" for line in lines)) if lines else ""
 
 
 # --------------------------------------------------------------------------- signals of the command line
