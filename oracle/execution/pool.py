@@ -54,6 +54,11 @@ class WorkerPool(Executor):
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
         return self._pool.schedule(fn, args=args, kwargs=kwargs)   # its cancel() kills a running worker
 
+    @property
+    def usable(self) -> bool:
+        """False once pebble gave the pool up (a worker died while no task was running: "All workers expired")."""
+        return self._pool.active
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if cancel_futures:
             self._pool.stop()

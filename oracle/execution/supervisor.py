@@ -89,6 +89,7 @@ _kept: list[pools.WorkerPool] = []
 def _pools_for(workers: int, keep: bool) -> list[pools.WorkerPool]:
     """Worker pools with `workers` processes in all: the process's kept pools first, then new ones."""
     chosen, capacity = [], 0
+    _kept[:] = [kept for kept in _kept if kept.usable]
     if keep:
         for kept in _kept:
             if capacity < workers:
