@@ -56,7 +56,9 @@ def _hashable(value: Any) -> Any:
     return tuple(_hashable(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-@lru_cache(maxsize=256)
+# Each entry keeps the executables compiled for every shape it met; a worker judges many functions
+# in turn, so only the most recent few are kept.
+@lru_cache(maxsize=16)
 def _programs(code: Any, spec: Any, hyper: tuple, jit: bool) -> dict[str, Callable]:
     """The user's function differentiated four ways, as functions of (differentiable inputs, the other
     inputs and traced hyper-parameters, vectors); jitted, so that each new shape costs one compile
