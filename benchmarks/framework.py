@@ -56,7 +56,7 @@ def false_alarms(examples: int, dtypes: list[str], seed: int, ops: list[str] | N
         cells = []
         for d in dtypes:
             cases, flagged, _ = table.get((label, d), (0, 0, 0))
-            cells.append(f"{flagged} flagged / {cases}" if cases else "skipped")
+            cells.append(f"{flagged} flagged / {cases}" if (label, d) in table else "skipped")
         print(f"{label:<28}" + "".join(f"{c:>22}" for c in cells))
     flagged = [v for v in run.verdicts if v.status in ("failed", "errored")]
     total = sum(row[0] for row in table.values())
