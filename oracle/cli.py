@@ -32,6 +32,7 @@ from .errors import TargetError, UsageError
 from .examples_db import PinError
 from .sanitize import for_terminal
 from .schemas import SchemaError
+from .execution.journal import JOURNAL_NAME
 from .result import Run, RunFormatError
 
 __all__ = ["cli", "main", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERNAL", "EXIT_NOTHING", "EXIT_INTERRUPTED"]
@@ -291,14 +292,30 @@ def _print_written(console: Console, written: dict[str, Path]) -> None:
 
 # --------------------------------------------------------------------------- baseline
 
+def _killed_since(run_json: str) -> bool:
+    """A journal beside run.json that is newer and never ended: the last run was killed before writing run.json."""
+    from .execution.journal import KILLED
+    from .execution.journal import read as read_journal
+
+    journal, saved = Path(run_json).with_name(JOURNAL_NAME), Path(run_json)
+    if Path(run_json).name != "run.json" or not journal.is_file():
+        return False
+    if saved.is_file() and saved.stat().st_mtime >= journal.stat().st_mtime:
+        return False
+    try:
+        return read_journal(journal).stopped_because == KILLED
+    except (OSError, RunFormatError, ValueError, TypeError):
+        return False
+
+
 def _saved_run(path: str) -> Run:
     """A run saved by `oracle check`, checked against the run schema before anything reads it; or its journal."""
     from .execution.journal import read as read_journal
     from .schemas import load_json
 
     try:
-        if path.endswith(".jsonl"):
-            return read_journal(path)
+        if path.endswith(".jsonl") or _killed_since(path):
+            return read_journal(path if path.endswith(".jsonl") else Path(path).with_name(JOURNAL_NAME))
         return Run.from_dict(load_json(path, "run"))
     except FileNotFoundError:
         raise UsageError(f"no run at {path}: run `oracle check` first, or pass the run.json it wrote") from None

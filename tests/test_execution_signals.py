@@ -86,3 +86,6 @@ def test_after_sigkill_the_journal_keeps_every_finished_verdict_and_renders_inco
     assert len(run.verdicts) == len(lines) - 1 >= 2
     assert len(run.verdicts) + len(run.missing) == 6
     assert "incomplete" in (tmp_path / "killed" / "index.html").read_text().lower()
+    # run.json was never written: the run.json a user would pass is read from the journal beside it
+    again = render(tmp_path / "report" / "run.json", tmp_path / "killed-again")
+    assert again.returncode == 0 and again.stdout.rstrip().endswith("(incomplete)"), again.stderr
