@@ -117,3 +117,18 @@ def test_a_dask_cluster_judges_the_same_verdicts(serial, tmp_path):
     assert differences(run, serial) == []
     assert done.returncode == 1, done.stderr
     assert differences(Run.load(tmp_path / "dask.json"), serial) == []
+
+
+@pytest.mark.parametrize(("given", "parsed"), [("auto", "auto"), ("0", 0), ("3", 3), (2, 2)])
+def test_workers_take_a_count_or_auto_on_the_command_line_and_in_the_project(given, parsed):
+    from oracle.config import OPTION
+
+    assert OPTION["workers"].parse(given) == parsed
+
+
+@pytest.mark.parametrize("given", ["-1", "many", 1.5, True])
+def test_a_bad_worker_count_says_what_is_accepted(given):
+    from oracle.config import OPTION
+
+    with pytest.raises(ValueError, match="must be a whole number >= 0 or auto"):
+        OPTION["workers"].parse(given)
