@@ -300,7 +300,7 @@ class SigmoidLossyInBfloat16(torch.autograd.Function):
     def backward(ctx, g):
         (s,) = ctx.saved_tensors
         if s.dtype == torch.bfloat16:
-            s = torch.round(s * 16) / 16      # a table of sixteenths, for bfloat16 only
+            s = torch.round(s * 4) / 4        # a table of quarters, for bfloat16 only
         return g * s * (1 - s)
 
 

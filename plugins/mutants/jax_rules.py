@@ -67,8 +67,8 @@ def _sigmoid_fwd(x):
 
 
 def _sigmoid_lossy_bwd(s, g):
-    if s.dtype == jnp.bfloat16:       # a lookup table of sixteenths, used only for bfloat16
-        s = jnp.round(s * 16) / 16
+    if s.dtype == jnp.bfloat16:       # a lookup table of quarters, used only for bfloat16
+        s = jnp.round(s * 4) / 4
     return (g * s * (1 - s),)
 
 

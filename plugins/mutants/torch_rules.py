@@ -147,7 +147,7 @@ class ExpRightOnlyInFloat32(torch.autograd.Function):
 
 
 class SigmoidBfloat16Loss(torch.autograd.Function):
-    """In bfloat16 the backward rounds σ to sixteenths (a lookup table): a loss only bfloat16 shows."""
+    """In bfloat16 the backward rounds σ to quarters (a lookup table): a loss only bfloat16 shows."""
 
     @staticmethod
     def forward(ctx, x):
@@ -159,7 +159,7 @@ class SigmoidBfloat16Loss(torch.autograd.Function):
     def backward(ctx, g):
         (s,) = ctx.saved_tensors
         if s.dtype == torch.bfloat16:
-            s = torch.round(s * 16) / 16
+            s = torch.round(s * 4) / 4
         return g * s * (1 - s)
 
 
