@@ -44,7 +44,7 @@ def test_option_parse_accepts_command_line_strings_and_toml_values(name, given, 
 @pytest.mark.parametrize("name, given, says", [
     ("examples", "0", "a whole number from 1 to 100000"), ("examples", "many", "a whole number from 1 to 100000"),
     ("examples", True, "a whole number"), ("seed", -1, ">= 0"), ("time_budget", "0", "a number > 0"),
-    ("time_budget", "nan", "a number > 0"), ("dtypes", "float16", "one of float64, float32"),
+    ("time_budget", "nan", "a number > 0"), ("dtypes", "float8", "one of float64, float32, float16, bfloat16"),
     ("strict", "yes", "true or false"), ("report", "", "non-empty path"),
 ])
 def test_option_parse_rejects_a_bad_value_saying_what_is_accepted(name, given, says):
@@ -102,8 +102,8 @@ def test_a_value_of_the_wrong_kind_names_the_key_and_what_it_takes(tmp_path):
     write_pyproject(tmp_path, "[tool.oracle]\nexamples = 'lots'\n")
     with pytest.raises(ConfigError, match=r"\[tool.oracle\] examples must be a whole number from 1 to 100000, got 'lots'"):
         load_config(tmp_path)
-    write_pyproject(tmp_path, "[tool.oracle]\ndtypes = ['float64', 'bfloat16']\n")
-    with pytest.raises(ConfigError, match="dtypes must be one of float64, float32, got 'bfloat16'"):
+    write_pyproject(tmp_path, "[tool.oracle]\ndtypes = ['float64', 'float8']\n")
+    with pytest.raises(ConfigError, match="dtypes must be one of float64, float32, float16, bfloat16, got 'float8'"):
         load_config(tmp_path)
 
 

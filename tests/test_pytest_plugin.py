@@ -202,8 +202,8 @@ def test_tool_oracle_in_pyproject_sets_the_session_settings_and_a_broken_table_i
     ("exampels=5", "unknown argument 'exampels'; did you mean 'examples'?"),
     ("examples='10'", "examples must be a whole number from 1 to 100000, got '10'"),
     ("examples=0", "examples must be a whole number from 1 to 100000, got 0"),
-    ("dtypes=['float16']", "dtypes must be one of float64, float32, got 'float16'"),
-    ("dtypes=3", "dtypes must be a list of dtypes (float64, float32), got 3"),
+    ("dtypes=['float8']", "dtypes must be one of float64, float32, float16, bfloat16, got 'float8'"),
+    ("dtypes=3", "dtypes must be a list of dtypes (float64, float32, float16, bfloat16), got 3"),
     ("seed=True", "seed must be a whole number >= 0, got True"),
     ("20", "takes keyword arguments only (examples, dtypes, seed), got positional 20"),
 ])
@@ -224,7 +224,7 @@ def test_a_marker_with_a_bad_argument_is_a_collection_error_naming_the_marker_an
 @pytest.mark.parametrize("option, value, complaint", [
     ("--oracle-examples", "0", "argument --oracle-examples: must be a whole number from 1 to 100000, got '0'"),
     ("--oracle-seed", "x", "argument --oracle-seed: must be a whole number >= 0, got 'x'"),
-    ("--oracle-dtype", "float16", "argument --oracle-dtype: must be one of float64, float32, got 'float16'"),
+    ("--oracle-dtype", "float8", "argument --oracle-dtype: must be one of float64, float32, float16, bfloat16, got 'float8'"),
 ])
 def test_oracle_options_are_checked_like_the_command_lines(pytester, option, value, complaint):
     result = pytester.runpytest("-p", "no:cacheprovider", option, value)
