@@ -95,27 +95,12 @@ def _pools_for(workers: int, keep: bool) -> list[pools.WorkerPool]:
             if capacity < workers:
                 chosen.append(kept)
                 capacity += kept.workers
-    # One pool per process, so the supervisor chooses which process takes a job (see _next_job).
-    for _ in range(workers - capacity):
-        fresh = pools.WorkerPool(1)
+    if capacity < workers:
+        fresh = pools.WorkerPool(workers - capacity)
         chosen.append(fresh)
         if keep:
             _kept.append(fresh)
     return chosen
-
-
-def _next_job(pending: list[Job], last_op: str | None, running_ops: set[str]) -> Job:
-    """The job a free executor takes next: the same op as its last one, else an op no other process is on.
-
-    A process that has judged an op holds its compiled reference programs in memory; giving it that op's
-    other dtypes, rather than tracing them again in a second process, is what makes two workers nearly
-    twice as fast as one. `pending` is in reverse plan order; verdicts do not depend on the choice.
-    """
-    for wanted in (lambda job: job.info.op == last_op, lambda job: job.info.op not in running_ops):
-        for index in range(len(pending) - 1, -1, -1):
-            if wanted(pending[index]):
-                return pending.pop(index)
-    return pending.pop()
 
 
 def shutdown_kept() -> None:
@@ -312,7 +297,6 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
     pending.reverse()
     slots = _Slots(executors)
     running: dict[Future, Running] = {}
-    last_op: dict[int, str] = {}            # the op each executor judged last
     verdicts: list[Verdict] = []
     try:
         while pending or running:
@@ -321,8 +305,7 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
                 break
             executor = slots.free() if pending else None
             while executor is not None and pending:
-                job = _next_job(pending, last_op.get(id(executor)), {r.job.info.op for r in running.values()})
-                last_op[id(executor)] = job.info.op
+                job = pending.pop()
                 watched = getattr(executor, "kills_on_cancel", False)
                 if watched:
                     job = replace(job, heartbeat=str(scratch / f"job{job.index}.beat"),
