@@ -146,7 +146,7 @@ def test_a_bad_spec_is_reported_when_the_plugin_is_loaded(here, spec, says):
 
 def test_a_folder_without_plugins_or_assignment_files_is_one_line_that_says_so(here):
     (here / "empty_folder").mkdir()
-    one_line(invoke("check", "empty_folder", *FAST), 2, "empty_folder: no .py file in it")
+    one_line(invoke("check", "empty_folder", *FAST), 2, "empty_folder is a directory, and no .py file in it defines an oracle.Plugin")
 
 
 def test_an_exception_whose_str_raises_is_the_plugins_error_not_the_oracles(here):

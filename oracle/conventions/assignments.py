@@ -316,6 +316,6 @@ def discover_folder(folder: Path, target: str) -> list[Plugin]:
             if found or missing:
                 plugins.append(discover_file(path, str(Path(target) / path.relative_to(folder))))
     if not plugins:
-        raise TargetError(f"{target}: no .py file in it defines an oracle.Plugin or a function the assignment "
-                          f"conventions know")
+        raise TargetError(f"{target} is a directory, and no .py file in it defines an oracle.Plugin or a function "
+                          f"the assignment conventions know")
     return plugins
