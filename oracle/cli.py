@@ -1,4 +1,5 @@
-"""The command line: oracle check / baseline / list / explain / report / selftest.
+"""The command line: oracle check and selftest here; baseline, report and pin in cli_runs.py; list and
+explain in cli_catalogue.py; cache in cache_command.py.
 
 Exit codes: 0 all passed (or only failures the baseline knows), 1 gradient failures, 2 a usage
 or configuration error, 3 an internal error, 5 nothing to check (as pytest's "no tests collected"),
@@ -20,20 +21,18 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from .baseline import BaselineError
-from .cache_command import cache as cache_command
-from .baseline import update as update_baseline
 from .baseline import load as load_baseline
+from .cache_command import cache as cache_command
 from .config import OPTION, ConfigError, Option, load_config, resolve
-from .errors import TargetError, UsageError
+from .errors import UsageError
 from .examples_db import PinError
-from .sanitize import for_terminal
-from .schemas import SchemaError
 from .execution.journal import JOURNAL_NAME
 from .result import Run, RunFormatError
+from .sanitize import for_terminal
+from .schemas import SchemaError
 
 __all__ = ["cli", "main", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERNAL", "EXIT_NOTHING", "EXIT_INTERRUPTED"]
 
@@ -227,7 +226,6 @@ def check(quiet: int, verbose: int, **given: Any) -> int:
 
 def execution_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """The run's execution options (oracle.execution), and its journal beside run.json in the report folder."""
-    from .execution.journal import JOURNAL_NAME
 
     chosen = {name: settings[name] for name in ("workers", "shard", "memory_limit", "executor", "scheduler")}
     if settings["timeout"] is not None:
@@ -290,250 +288,6 @@ def _print_written(console: Console, written: dict[str, Path]) -> None:
         console.print(f"{names[kind]}: {path}", markup=False, soft_wrap=True)
 
 
-# --------------------------------------------------------------------------- baseline
-
-def _killed_since(run_json: str) -> bool:
-    """A journal beside run.json that is newer and never ended: the last run was killed before writing run.json."""
-    from .execution.journal import KILLED
-    from .execution.journal import read as read_journal
-
-    journal, saved = Path(run_json).with_name(JOURNAL_NAME), Path(run_json)
-    if Path(run_json).name != "run.json" or not journal.is_file():
-        return False
-    if saved.is_file() and saved.stat().st_mtime >= journal.stat().st_mtime:
-        return False
-    try:
-        return read_journal(journal).stopped_because == KILLED
-    except (OSError, RunFormatError, ValueError, TypeError):
-        return False
-
-
-def _saved_run(path: str) -> Run:
-    """A run saved by `oracle check`, checked against the run schema before anything reads it; or its journal."""
-    from .execution.journal import read as read_journal
-    from .schemas import load_json
-
-    try:
-        if path.endswith(".jsonl") or _killed_since(path):
-            return read_journal(path if path.endswith(".jsonl") else Path(path).with_name(JOURNAL_NAME))
-        return Run.from_dict(load_json(path, "run"))
-    except FileNotFoundError:
-        raise UsageError(f"no run at {path}: run `oracle check` first, or pass the run.json it wrote") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a folder; pass the run.json in it") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read {path}: {error}") from None
-    except (RunFormatError, SchemaError, TypeError, ValueError) as error:
-        raise RunFormatError(f"{path}: {error}") from None
-
-
-@cli.command()
-@click.argument("run_json", required=False, metavar="[RUN.json]")
-@click.option("-o", "--output", metavar="FILE",
-              help=f"Where to write it. [default: baseline of [tool.oracle], else {DEFAULT_BASELINE}]")
-def baseline(run_json: str | None, output: str | None) -> int:
-    """Write or update the baseline of known failures from a run.
-
-    RUN.json is a run saved by `oracle check` (--json FILE, or run.json in the report folder);
-    by default the last run's, REPORT/run.json. Failures the baseline lists do not fail
-    `oracle check --baseline FILE`. Only the verdicts the run judged are updated: the known
-    failures of ops a filtered run left out stay in the file.
-    """
-    settings = resolve({}, load_config())
-    run = _saved_run(run_json or str(Path(settings["report"]) / "run.json"))
-    target = output or settings["baseline"] or DEFAULT_BASELINE
-    before = load_baseline(target, missing_ok=True)
-    known = update_baseline(before, run)
-    try:
-        known.save(target)
-    except OSError as error:
-        raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
-    console = _console()
-    if run.incomplete:
-        console.print(Text("the run is incomplete: the baseline holds only the failures of what finished", style="yellow"))
-    added, removed = len(set(known.known) - set(before.known)), len(set(before.known) - set(known.known))
-    kept = len(set(before.known) & set(known.known))
-    console.print(f"wrote {target}: {len(known)} known failure{'' if len(known) == 1 else 's'} "
-                  f"({added} added, {removed} removed, {kept} kept)", markup=False, soft_wrap=True)
-    return EXIT_OK
-
-
-# --------------------------------------------------------------------------- report
-
-@cli.command()
-@click.argument("run_json", nargs=-1, required=True, metavar="RUN.json...")
-@click.option("--html", "html", metavar="DIR", help="Folder for the HTML report. [default: report of [tool.oracle], else reports]")
-@click.option("--merge", is_flag=True, help="Join the runs of the shards of one run (oracle check --shard K/N).")
-@options("junit_xml")
-def report(run_json: tuple[str, ...], html: str | None, merge: bool, junit_xml: str | None) -> int:
-    """Render the reports of a saved run again, without re-running anything.
-
-    RUN.json is a run.json, or the journal.jsonl a run leaves in its report folder as it goes
-    (a run that was killed is rendered from it, marked incomplete).
-    """
-    from .report.terminal import last_line
-
-    if merge:
-        from .execution.shards import merge as merge_shards
-
-        run = merge_shards([_saved_run(path) for path in run_json], list(run_json))
-    elif len(run_json) > 1:
-        raise UsageError("oracle report renders one run; pass --merge to join the runs of shards")
-    else:
-        run = _saved_run(run_json[0])
-    written = _write(run, html=html or resolve({}, load_config())["report"], junit_xml=junit_xml)
-    console = _console()
-    _print_written(console, written)
-    console.print(last_line(run))
-    return EXIT_OK
-
-
-# --------------------------------------------------------------------------- pin
-
-@cli.command()
-@click.argument("run_json", metavar="RUN.json")
-@click.argument("label")
-@click.option("-o", "--output", metavar="FILE",
-              help="The file of pinned cases. [default: the first examples_from of [tool.oracle], else oracle-pinned.json]")
-def pin(run_json: str, label: str, output: str | None) -> int:
-    """Keep the shrunk case of a failing verdict as a permanent regression example.
-
-    LABEL names the verdict: its id (plugin/implementation/dtype), its implementation's label,
-    or its fingerprint. `oracle check --examples-from FILE`, examples_from = [...] in
-    [tool.oracle] and assert_gradients(..., examples_from=FILE) try its cases before any new one.
-    """
-    from .examples_db import DEFAULT_PINNED, pin as pin_case
-
-    run = _saved_run(run_json)
-    pinned = resolve({}, load_config())["examples_from"]
-    target = output or (pinned[0] if pinned else DEFAULT_PINNED)
-    try:
-        verdict, new = pin_case(run, label, target)
-    except OSError as error:
-        raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
-    case = verdict.case
-    what = f"{case.shapes_text()}, case seed {case.seed}" if case else "its case"
-    say = "pinned" if new else "already pinned"
-    _console().print(f"{say} {verdict.id} ({what}) in {target}", markup=False, soft_wrap=True)
-    if new and not pinned and output is None:
-        _console().print(f'replay it with --examples-from {target}, or examples_from = ["{target}"] in [tool.oracle]',
-                         markup=False, soft_wrap=True)
-    return EXIT_OK
-
-
-# --------------------------------------------------------------------------- list and explain
-
-@cli.command(name="list")
-@click.argument("targets", nargs=-1, metavar="[TARGET]...")
-@click.option("-v", "--verbose", is_flag=True, help="Also where each implementation's code is.")
-def list_(targets: tuple[str, ...], verbose: bool) -> int:
-    """List the catalogue's ops and the implementations plugins register, with their calling convention.
-
-    Without TARGET: the catalogue and every installed plugin.
-    """
-    from .plugin import discover, installed_plugins
-
-    console = _console()
-    # Plugin and implementation names are the plugin's text: no control sequence reaches the terminal.
-    say = lambda text, **kw: console.print(for_terminal(text), markup=False, soft_wrap=True, **kw)  # noqa: E731
-    if not targets:
-        from .specs import CATALOGUE
-
-        say(f"catalogue: {len(CATALOGUE)} ops (oracle explain OP tells more)", style="bold")
-        for line in _aligned([[spec.name, spec.signature()[len(spec.name):], spec.math] for spec in CATALOGUE.values()]):
-            say("  " + line)
-    for target in targets or sorted(installed_plugins()):
-        try:
-            plugins = discover(target)
-        except TargetError as error:
-            if targets:
-                raise
-            say(f"plugin {target!r} could not be loaded: {_one_line(error)}", style="yellow")
-            continue
-        for plugin in plugins:
-            count = len(plugin.implementations)
-            say(f"plugin {plugin.name} ({target}): {count} implementation{'' if count == 1 else 's'}", style="bold")
-            note = getattr(plugin, "note", None)   # assignment files: the functions found, and their preconditions
-            rows = [[impl.label, impl.op, impl.convention, ", ".join(impl.dtypes) + " only" if impl.dtypes else "",
-                     note(impl.label) if note else impl.source if verbose else ""] for impl in plugin.implementations]
-            for line in _aligned(rows):
-                say("  " + line)
-            for function, why in getattr(plugin, "not_found", ()):   # and what was not judged, and why
-                say(f"  not judged: {function}: {why}", style="yellow")
-    return EXIT_OK
-
-
-def _aligned(rows: list[list[str]]) -> list[str]:
-    """Rows of text cells as lines with aligned columns; no wrapping, so each row stays one line to grep."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-
-
-@cli.command()
-@click.argument("op")
-def explain(op: str) -> int:
-    """Explain a catalogue op: its math, arguments, shapes, domains, kinks and properties."""
-    from .report.terminal import print_unwrapped
-    from .specs import get
-
-    spec = get(op)
-    console = _console()
-    say = lambda text="", **kw: console.print(text, markup=False, highlight=False, soft_wrap=True, **kw)  # noqa: E731
-    say(spec.signature(), style="bold")
-    if spec.math:
-        say(f"  {spec.math}")
-    say()
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("argument", "shape", "values", "differentiable"):
-        table.add_column(column, overflow="fold")
-    for name, arg in spec.inputs.items():
-        table.add_row(name, arg.shape or "scalar", arg.domain.describe(), "yes" if arg.differentiable else "no")
-    for name, hyper in spec.hyper.items():
-        table.add_row(name, "hyper-parameter", hyper.describe, "no")
-    print_unwrapped(console, table)
-    say()
-    dims = ", ".join(f"{name} in {list(spec.dim_range(name))}" for name in spec.dim_names())
-    facts = [("dims", dims + (" (plus 0-2 leading batch dims)" if spec.has_batch else ""))]
-    facts.append(("outputs", str(spec.outputs)))
-    facts.append(("reference", "JAX, differentiated with jax.vjp in float64" if spec.reference else
-                  "none: judged by finite differences of the implementation's forward"))
-    facts.append(("kinks", _function_text(spec.kinks, "kinks") + " stays away from zero" if spec.kinks else
-                  "none: differentiable everywhere it is drawn"))
-    if spec.properties:
-        facts.append(("properties", ", ".join(spec.properties)))
-    if spec.weights:
-        facts.append(("weights", ", ".join(spec.weights)))
-    if spec.tolerance:
-        facts.append(("tolerance", ", ".join(f"{d} x{f:g}" for d, f in spec.tolerance.items())))
-    width = max(len(k) for k, _ in facts)
-    for key, value in facts:
-        say(f"{key:<{width}}  {value}")
-    return EXIT_OK
-
-
-def _function_text(function: Any, keyword: str) -> str:
-    """The body of a spec's lambda ('x - y'), or the function's name: what a reader needs to see."""
-    import inspect
-
-    name = getattr(function, "__name__", "")
-    if name != "<lambda>":
-        return f"{name}(...)"
-    try:
-        source = inspect.getsource(function)
-    except (OSError, TypeError):
-        return "a function of the inputs"
-    start = source.find(f"{keyword}=lambda")
-    start = source.find("lambda") if start < 0 else start + len(keyword) + 1
-    body, depth = source[source.index(":", start) + 1:], 0
-    for i, char in enumerate(body):
-        depth += char in "([{"
-        depth -= char in ")]}"
-        if depth < 0 or (depth == 0 and char in ",\n"):
-            body = body[:i]
-            break
-    return body.strip() or "a function of the inputs"
-
-
 # --------------------------------------------------------------------------- selftest
 
 @cli.command()
@@ -546,6 +300,9 @@ def selftest(examples: int | None, seed: int | None, workers: int | str | None) 
 
 
 cli.add_command(cache_command)   # oracle cache info | clear
+
+# The commands that live in modules of their own register themselves on `cli` when imported.
+from . import cli_catalogue, cli_runs  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
