@@ -310,4 +310,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m oracle.cli`: the commands of cli_runs and cli_catalogue are registered on oracle.cli's
+    # group, not on this __main__ copy of it.
+    from oracle.cli import main as registered_main
+
+    registered_main()
