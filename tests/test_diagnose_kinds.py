@@ -12,6 +12,7 @@ from oracle.plugins.mutants.layers import (
 )
 
 from oracle.cases import build_case
+from oracle.plugins.mutants.kernels import conv2d_backward_dw_flipped
 from oracle.checks import run_checks
 from oracle.diagnose import KINDS, diagnose
 from oracle.testing import as_plugin
@@ -78,23 +79,8 @@ def test_overlapping_windows_overwritten_instead_of_accumulated():
     assert found["evidence"]["at"]
 
 
-def conv2d_backward_flipped(dout, cache):
-    """dx correct, dw with the kernel's spatial axes reversed."""
-    padded, w, stride, pad, shape = cache
-    _, _, hh, ww = w.shape
-    dpadded, dw = np.zeros_like(padded), np.zeros_like(w)
-    for i in range(dout.shape[2]):
-        for j in range(dout.shape[3]):
-            rows, cols = slice(i * stride, i * stride + hh), slice(j * stride, j * stride + ww)
-            g = dout[:, :, i, j]
-            dw += np.tensordot(g, padded[:, :, rows, cols], axes=([0], [0]))
-            dpadded[:, :, rows, cols] += np.tensordot(g, w, axes=([1], [0]))
-    dx = dpadded[:, :, pad:pad + shape[2], pad:pad + shape[3]]
-    return dx, dw[:, :, ::-1, ::-1], dout.sum(axis=(0, 2, 3))
-
-
 def test_a_flipped_kernel_gradient_is_named():
-    found = diagnosed((conv2d_forward, conv2d_backward_flipped), "conv2d",
+    found = diagnosed((conv2d_forward, conv2d_backward_dw_flipped), "conv2d",
                       {"n": 1, "c": 1, "f": 1, "h": 4, "w": 4, "hh": 2, "ww": 2}, convention="layer",
                       hyper={"stride": 1, "pad": 0})
     assert found["kind"] == "kernel"
