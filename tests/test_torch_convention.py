@@ -9,6 +9,7 @@ import oracle  # noqa: E402
 from oracle.run import check  # noqa: E402
 from oracle.testing import assert_gradients  # noqa: E402
 from torch.autograd.function import once_differentiable  # noqa: E402
+from oracle.plugins.mutants.torch_rules import TanhWrongJvp  # noqa: E402  (the labelled mutant: t·(1 − y))
 
 
 def judge_torch(code, op, dtype="float64", examples=6, **declared):
@@ -146,13 +147,6 @@ def test_a_backward_that_detaches_part_of_its_graph_has_wrong_second_derivatives
     verdict = judge_torch(TanhDetachedOutput, "tanh")
     assert verdict.status == "failed" and verdict.check == "second_order", verdict.message
     assert "second-order" in verdict.message
-
-
-class TanhWrongJvp(Tanh):
-    @staticmethod
-    def jvp(ctx, t):
-        (y,) = ctx.saved_tensors
-        return t * (1 - y)
 
 
 def test_a_wrong_forward_mode_rule_fails_the_jvp_check():
