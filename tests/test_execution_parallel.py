@@ -6,12 +6,15 @@ import os
 import subprocess
 import sys
 from dataclasses import asdict
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import oracle
 from oracle.execution import supervisor
+from oracle.execution.scheduling import Slots, next_job
+from oracle.execution.worker import ImplInfo, ImplRef, Job
 from oracle.result import Run
 
 OPS = ["matmul_transposed_grad", "relu_mask_from_upstream", "mean_missing_1_over_n", "sigmoid_upstream_ignored"]
@@ -43,6 +46,32 @@ def test_verdicts_and_shrunk_cases_are_the_same_whatever_the_number_of_workers(s
     run = oracle.check(["mutants"], ops=OPS, examples=10, seed=11, workers=workers)
     assert differences(run, serial) == []
     assert all(v.status == "failed" and v.case is not None for v in run.verdicts)
+
+
+def job(index: int, op: str, dtype: str) -> Job:
+    return Job(index, ImplInfo("p", op, op, "pullback", None, "", "p.py", ImplRef("p", op, "p.py")), dtype, {})
+
+
+def test_an_idle_worker_takes_the_other_dtype_of_the_op_it_judged_else_an_op_no_other_worker_is_on():
+    plan = [job(i, op, dtype) for i, (op, dtype) in enumerate(
+        (op, dtype) for op in ("relu", "exp", "tanh") for dtype in ("float64", "float32"))]
+    pending, pool = plan[::-1], SimpleNamespace(workers=2)
+    slots = Slots([pool])
+
+    def take(running: set[str]) -> tuple[str, str]:
+        chosen = next_job(pending, slots.take(pool), running)
+        return chosen.info.op, chosen.dtype
+
+    assert take(set()) == ("relu", "float64")
+    assert take({"relu"}) == ("exp", "float64")       # not relu/float32: its programs are in the first worker
+    assert slots.free() is None
+    slots.give(pool, "exp")                            # exp finished first: its worker is the idle one
+    assert take({"relu"}) == ("exp", "float32")
+    slots.give(pool, None)                             # relu's worker was killed: its replacement holds nothing
+    assert take({"exp"}) == ("relu", "float32")
+    slots.give(pool, "exp")
+    slots.give(pool, "relu")
+    assert [take(set()), take({"tanh"})] == [("tanh", "float64"), ("tanh", "float32")]
 
 
 def test_the_default_uses_the_cores_available_once_there_is_more_than_one_verdict():

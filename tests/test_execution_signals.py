@@ -15,6 +15,32 @@ import pytest
 from oracle.result import Run
 
 SLOW = Path(__file__).parent / "fixtures" / "execution" / "slow.py"
+
+# Ctrl-C while a job runs: its worker is stopped and pebble starts a replacement, which is still
+# starting when the pool is stopped moments later.
+STOPPED_WHILE_A_WORKER_STARTS = """
+import os, signal, time
+import psutil
+from oracle.execution.pool import WorkerPool
+from oracle.execution.supervisor import stop_on_signals
+
+here = psutil.Process()
+with stop_on_signals():
+    pool = WorkerPool(1)
+    job = pool.submit(time.sleep, 60)
+    while not job.running():
+        time.sleep(0.01)
+    first = {child.pid for child in here.children()}
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    except KeyboardInterrupt:
+        job.cancel()
+        while not {child.pid for child in here.children()} - first:
+            time.sleep(0.01)
+    pool.shutdown(wait=True, cancel_futures=True)
+print("stopped")
+"""
 ARGS = ["--examples", "20", "--dtype", "float64", "--seed", "2", "-n", "2", "--report", "report", "--json", "run.json"]
 
 
@@ -65,6 +91,13 @@ def test_a_second_ctrl_c_prints_no_traceback(tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err
     assert Run.load(tmp_path / "run.json").stopped_because == "interrupted"
+
+
+def test_a_worker_still_starting_when_the_pool_stops_after_ctrl_c_prints_nothing():
+    done = subprocess.run([sys.executable, "-c", STOPPED_WHILE_A_WORKER_STARTS], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout == "stopped\n", done.stderr
+    assert done.stderr == ""
 
 
 def test_after_sigkill_the_journal_keeps_every_finished_verdict_and_renders_incomplete(tmp_path):

@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -31,6 +31,7 @@ from ..errors import TargetError, UsageError
 from ..result import Run, Verdict
 from . import pool as pools
 from .journal import Journal, order
+from .scheduling import Slots, next_job
 from .watch import (
     DEFAULT_MEMORY_MB,
     Limits,
@@ -112,26 +113,6 @@ atexit.register(shutdown_kept)
 
 
 # --------------------------------------------------------------------------- one run
-
-@dataclass
-class _Slots:
-    """Executors and how many jobs each may run at once."""
-
-    executors: list[Any]
-    busy: dict[int, int] = field(default_factory=dict)
-
-    def free(self) -> Any | None:
-        for executor in self.executors:
-            if self.busy.get(id(executor), 0) < max(1, executor.workers):
-                return executor
-        return None
-
-    def take(self, executor: Any) -> None:
-        self.busy[id(executor)] = self.busy.get(id(executor), 0) + 1
-
-    def give(self, executor: Any) -> None:
-        self.busy[id(executor)] -= 1
-
 
 def _describe_objects(plugin: Any, inline: bool) -> PluginInfo:
     if inline:
@@ -295,7 +276,7 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
     here, path = os.getcwd(), tuple(sys.path)
     pending = [Job(i, info, dtype, dict(settings), cwd=here, path=path) for i, (info, dtype) in enumerate(work)]
     pending.reverse()
-    slots = _Slots(executors)
+    slots = Slots(executors)
     running: dict[Future, Running] = {}
     verdicts: list[Verdict] = []
     try:
@@ -305,7 +286,7 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
                 break
             executor = slots.free() if pending else None
             while executor is not None and pending:
-                job = pending.pop()
+                job = next_job(pending, slots.take(executor), {r.job.info.op for r in running.values()})
                 watched = getattr(executor, "kills_on_cancel", False)
                 if watched:
                     job = replace(job, heartbeat=str(scratch / f"job{job.index}.beat"),
@@ -316,12 +297,12 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
                 else:
                     future = executor.submit(judge_job, job)
                 running[future] = Running(job, executor)
-                slots.take(executor)
                 executor = slots.free()
             done, _ = wait(list(running), timeout=POLL, return_when=FIRST_COMPLETED)
             for future in done:
                 state = running.pop(future)
-                slots.give(state.executor)
+                ended_itself = not future.cancelled() and future.exception() is None
+                slots.give(state.executor, state.job.info.op if ended_itself else None)
                 verdict = outcome(future, state, limits)
                 if verdict is None:       # the time budget ran out inside it
                     run.incomplete, run.stopped_because = True, "time budget"
@@ -385,9 +366,17 @@ class stop_on_signals:
 
     @staticmethod
     def _stop(number: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # inherited: a Ctrl-C at the terminal reaches workers too
+        # SIGTERM is ignored by a handler that does nothing, not by SIG_IGN: an ignored signal stays
+        # ignored in a spawned child, and pebble stops a worker that is still starting (one replacing a
+        # cancelled job's) with SIGTERM after it has removed the pool's semaphores. A child deaf to that
+        # SIGTERM goes on starting, cannot open the semaphores and prints a traceback.
+        signal.signal(signal.SIGTERM, _ignore)
         raise Terminated() if number == signal.SIGTERM else KeyboardInterrupt()
 
     def __exit__(self, *exc: object) -> None:
         pass    # the command ends soon; what was ignored stays ignored
+
+
+def _ignore(number: int, frame: Any) -> None:
+    """A handler that ignores its signal; children still start with the signal's default action."""
