@@ -130,3 +130,30 @@ def test_a_target_that_exits_while_imported_is_one_line_and_exit_code_2(tmp_path
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"oracle: loading '{FIXTURES / 'exit_at_import.py'}' failed: ") and "sys.exit(4)" in line
+
+
+def test_the_heartbeat_survives_an_implementation_that_closes_its_descriptor_and_a_torn_read_is_not_taken(tmp_path):
+    import os
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from oracle.execution.watch import read_heartbeat
+    from oracle.execution.worker import Heartbeat
+
+    path = str(tmp_path / "job.beat")
+    beat = Heartbeat(path)
+    beat("loading")
+    os.close(beat.fd)                               # what an implementation that closes every descriptor does
+    case = SimpleNamespace(dims={"n": 3}, batch=(2,), hyper={"alpha": 0.5}, dtype="float32", seed=7,
+                           inputs={"x": np.zeros((2, 3))})
+    beat.case(case)
+    assert read_heartbeat(path) == {"pid": os.getpid(), "phase": "case", "case": {
+        "dims": {"n": 3}, "batch": [2], "hyper": {"alpha": 0.5}, "dtype": "float32", "seed": 7, "shapes": {"x": [2, 3]}}}
+    case_record = Path(path).read_bytes()
+    beat("loading")                                 # a shorter record over a longer one
+    assert read_heartbeat(path)["phase"] == "loading"
+    beat.close()
+    loading_record = Path(path).read_bytes()
+    Path(path).write_bytes(loading_record[:30] + case_record[30:])   # read while the worker was writing
+    assert read_heartbeat(path) == {}

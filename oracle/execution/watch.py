@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import time
+import zlib
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,13 +74,26 @@ def heartbeat_age(path: str) -> float | None:
         return None
 
 
-def read_heartbeat(path: str | None) -> dict:
+def read_heartbeat(path: str | None, attempts: int = 3) -> dict:
+    """The record a worker last wrote over the heartbeat file ("crc32 length json", padded), or {}.
+
+    The worker rewrites the file in place, so a read can meet a record half written: its checksum
+    then fails and the file is read again a moment later.
+    """
     if not path:
         return {}
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(0.001)
+        try:
+            data = Path(path).read_bytes()
+            crc, length, rest = data.split(b" ", 2)
+            text = rest[:int(length)]
+            if len(text) == int(length) and zlib.crc32(text) == int(crc, 16):
+                return json.loads(text)
+        except (OSError, ValueError):
+            pass
+    return {}
 
 
 def overrun(state: Running, limits: Limits) -> dict | None:
