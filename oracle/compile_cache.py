@@ -29,7 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ENV", "MAX_BYTES", "CacheInfo", "active", "clear", "configure", "describe", "ensure", "info", "location", "prune"]
+__all__ = ["ENV", "MAX_BYTES", "CacheInfo", "active", "clear", "configure", "describe", "ensure", "info", "location", "prune",
+           "store"]
 
 ENV = "JAX_COMPILATION_CACHE_DIR"
 MAX_BYTES = 512 * 2**20
@@ -132,6 +133,19 @@ def configure(enabled: bool = True) -> str | None:
         jax.config.update("jax_enable_compilation_cache", False)
     _configured = (enabled, folder)
     return folder
+
+
+_stores: dict[str, _AtomicFiles] = {}
+
+
+def store() -> _AtomicFiles | None:
+    """The active folder as a store of named entries (oracle.executables keeps its programs there), or None when off."""
+    folder = active()
+    if folder is None:
+        return None
+    if folder not in _stores:
+        _stores[folder] = _AtomicFiles(Path(folder))
+    return _stores[folder]
 
 
 def active() -> str | None:

@@ -13,8 +13,10 @@ against a tenth of one). So:
 - compiled with the XLA options in COMPILER_OPTIONS (3-7x faster to compile, same results);
 - inputs are converted in NumPy, never by JAX, which would compile a conversion per shape;
 - output shapes are inferred once per (op, hyper-parameters, input shapes);
-- compiled programs persist between runs (oracle.compile_cache), and at most MAX_COMPILED
-  stay loaded in a process.
+- compiled programs persist between runs, with their output shapes, under the oracle's own key
+  (oracle.executables: a warm run neither traces nor lowers) and under JAX's (oracle.compile_cache:
+  a program whose key changed is still not compiled again); at most MAX_COMPILED stay loaded in a
+  process.
 """
 
 from __future__ import annotations
@@ -84,26 +86,22 @@ def _programs(spec: Spec, static: tuple) -> tuple[Callable, Callable, Callable]:
 
 
 # Every compiled shape keeps its executable, jaxpr and module alive: about 1.3 MB. Past this many
-# programs in a process, JAX's in-memory caches are dropped and start again (the persistent cache
-# still has them, so reloading one costs a file read, not a compile): this bounds what a long run
+# programs in a process, JAX's in-memory caches are dropped and start again (the stores on disk
+# still have them, so reloading one costs a file read, not a compile): this bounds what a long run
 # keeps alive. Measured on gatecore's busiest ops: 150 against 400 took a worker from 810 MB to
 # 476 MB for 4% more CPU.
 MAX_COMPILED = 120
-_compiled: set[tuple] = set()
-_SHAPES: dict[tuple, list[tuple[int, ...]]] = {}   # output shapes by program signature
+# (compiled program, output shapes) by program signature, in this process.
+_LOADED: dict[tuple, tuple[Callable, list[tuple[int, ...]]]] = {}
 
 
-def _count_compile(key: tuple) -> None:
+def _forget_if_full() -> None:
     import jax
 
-    if key in _compiled:
-        return
-    if len(_compiled) >= MAX_COMPILED:
+    if len(_LOADED) >= MAX_COMPILED:
         jax.clear_caches()
         _programs.cache_clear()
-        _compiled.clear()
-        _SHAPES.clear()
-    _compiled.add(key)
+        _LOADED.clear()
 
 
 # Specs whose reference cannot be traced (NumPy on labels, say) are evaluated op by op instead.
@@ -129,6 +127,39 @@ def _signature(arrays: Sequence[np.ndarray]) -> tuple:
     return tuple((a.shape, a.dtype.str) for a in arrays)
 
 
+def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precision: str, stored: bool = True):
+    """(compiled value-and-VJP, output shapes) at these argument shapes: already loaded in this process,
+    read from the store of compiled programs (oracle.executables), or traced, compiled and stored.
+    stored=False compiles afresh (a stored program that failed to run). Raises when the reference
+    cannot be traced."""
+    import jax
+
+    from . import executables
+
+    signature = (spec.name, static, _signature(primals), _signature(others), precision)
+    found = _LOADED.get(signature) if stored else None
+    if found is not None:
+        return found
+    _forget_if_full()
+    key = executables.program_key(spec, static, primals, others, precision)
+    found = executables.load(key) if stored else None
+    if found is None:
+        forward, _, jitted = _programs(spec, static)
+        shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, primals, others))]
+        cotangent = tuple(jax.ShapeDtypeStruct(s, np.dtype(precision)) for s in shapes)
+        lowered = jitted.lower(primals, others, cotangent)
+        if key is None:
+            found = (lowered.compile(), shapes)
+        else:
+            # An executable that JAX read back from its own cache serializes without its kernels, so a
+            # program for the store is compiled here, not looked up there.
+            with executables.compiling_afresh():
+                found = (lowered.compile(), shapes)
+            executables.save(key, *found)
+    _LOADED[signature] = found
+    return found
+
+
 def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], tuple[np.ndarray, ...]],
               precision: str = "float64"):
     """(outputs, cotangent, gradients) of the spec's reference at the case, as float64 NumPy.
@@ -149,30 +180,30 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
     primals = tuple(inputs[n] for n in wanted)
     others = tuple(inputs[n] for n in spec.input_names if n not in wanted) + tuple(
         _hyper_value(v, precision) for k, v in case.hyper.items() if spec.hyper[k].traced)
-    key = (spec.name, static, _signature(primals), _signature(others))
-    _count_compile(key)
-    forward, value_and_vjp, jitted = _programs(spec, static)
     with jax.enable_x64(True):
-        traceable = spec.name not in _UNTRACEABLE
-        shapes = _SHAPES.get(key) if traceable else None
-        if traceable and shapes is None:
+        program = None
+        if spec.name not in _UNTRACEABLE:
             try:
-                shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, primals, others))]
-                _SHAPES[key] = shapes
+                program, shapes = _compiled(spec, static, primals, others, precision)
             except Exception:  # noqa: BLE001 - any failure to trace means: evaluate op by op
                 _UNTRACEABLE.add(spec.name)
-                traceable = False
-        if not traceable:
+        _, value_and_vjp, _ = _programs(spec, static)
+        if program is None:
+            forward = _programs(spec, static)[0]
             shapes = [tuple(np.shape(o)) for o in _as_tuple(forward(primals, others))]
         cotangent = cotangent_for(shapes)
         ct = tuple(np.asarray(c, dtype=precision) for c in cotangent)
         try:
-            outputs, grads = (jitted if traceable else value_and_vjp)(primals, others, ct)
+            outputs, grads = (value_and_vjp if program is None else program)(primals, others, ct)
         except Exception:
-            if not traceable:
+            if program is None:
                 raise
-            # Traceable in shape but not in value (a Python branch on data): op by op may still work.
-            _UNTRACEABLE.add(spec.name)
-            outputs, grads = value_and_vjp(primals, others, ct)
+            try:   # a stored program that does not run (written by another jaxlib build): compile it again
+                program, _ = _compiled(spec, static, primals, others, precision, stored=False)
+                outputs, grads = program(primals, others, ct)
+            except Exception:  # noqa: BLE001
+                # Traceable in shape but not in value (a Python branch on data): op by op may still work.
+                _UNTRACEABLE.add(spec.name)
+                outputs, grads = value_and_vjp(primals, others, ct)
     return (tuple(np.asarray(o, dtype=np.float64) for o in outputs), cotangent,
             tuple(np.asarray(g, dtype=np.float64) for g in grads))

@@ -144,7 +144,7 @@ def gatecore(label: str):
     return next(i for p in discover("gatecore") for i in p.implementations if i.label == label)
 
 
-def test_every_seed_of_dropout_is_judged_by_one_compiled_program():
+def test_every_seed_of_dropout_is_judged_by_one_compiled_program(store):
     # One shape, one p: the seed is traced, so eight cases with eight seeds need one program.
     spec = dataclasses.replace(get("dropout"), name="dropout_one_shape", dims={"n": (3, 3), "d": (4, 4)},
                                hyper={**get("dropout").hyper, "p": choice(0.25)})
@@ -154,11 +154,84 @@ def test_every_seed_of_dropout_is_judged_by_one_compiled_program():
     assert verdicts[0].status == "passed" and verdicts[0].examples == 8
 
 
-def test_both_dtypes_of_an_op_are_searched_on_the_same_shapes():
+def test_both_dtypes_of_an_op_are_searched_on_the_same_shapes(store):
     impl = dataclasses.replace(gatecore("tanh"), spec=dataclasses.replace(get("tanh"), name="tanh_both_dtypes"))
     first = compiled_programs(lambda: judge(impl, "float64", examples=10, seed=5))
     assert first >= 1
     assert compiled_programs(lambda: judge(impl, "float32", examples=10, seed=5)) == 0
+
+
+# --------------------------------------------------------------------------- compiled programs under the oracle's own key
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch):
+    """A compilation cache of this test's own, as a fresh process would find it."""
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "cache"))
+    compile_cache.configure(True)
+    yield tmp_path / "cache"
+    monkeypatch.delenv(compile_cache.ENV)
+    compile_cache.configure(True)
+
+
+def references_traced(run) -> int:
+    """How many times a reference program is traced (for its shapes or its VJP) while run() runs."""
+    seen: list[str] = []
+
+    def listener(event: str, seconds: float, **kwargs) -> None:
+        if event == "/jax/core/compile/jaxpr_trace_duration" and str(kwargs.get("fun_name")) in ("forward", "value_and_vjp"):
+            seen.append(event)
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        run()
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    return len(seen)
+
+
+def as_in_a_new_process() -> None:
+    import jax
+
+    from oracle import reference
+
+    reference._LOADED.clear()
+    jax.clear_caches()
+
+
+def test_a_later_process_judges_from_stored_programs_without_tracing_or_compiling(store):
+    impl = dataclasses.replace(gatecore("tanh"), spec=dataclasses.replace(get("tanh"), name="tanh_stored"))
+    first = []
+    assert references_traced(lambda: first.append(judge(impl, "float64", examples=6, seed=4))) > 0
+    as_in_a_new_process()
+    again, compiled = [], []
+    assert references_traced(lambda: compiled.append(
+        compiled_programs(lambda: again.append(judge(impl, "float64", examples=6, seed=4))))) == 0
+    assert compiled == [0]
+    assert again[0].status == first[0].status == "passed"
+    assert again[0].examples == first[0].examples
+
+
+def test_an_unreadable_stored_program_is_compiled_again(store):
+    impl = dataclasses.replace(gatecore("tanh"), spec=dataclasses.replace(get("tanh"), name="tanh_spoiled"))
+    judge(impl, "float64", examples=4, seed=8)
+    stored = list(store.glob("oracle-reference-*"))
+    assert stored
+    for entry in stored:
+        entry.write_bytes(b"not a program")
+    as_in_a_new_process()
+    assert compiled_programs(lambda: judge(impl, "float64", examples=4, seed=8)) > 0
+
+
+def test_only_references_whose_whole_source_the_key_sees_are_stored():
+    from oracle.executables import program_key
+
+    x = (np.zeros(3),)
+    assert program_key(get("tanh"), (), x, (), "float64") is not None
+    assert program_key(get("tanh"), (), x, (), "float64") != program_key(get("tanh"), (), x, (), "float32")
+    assert program_key(get("tanh"), (), x, (), "float64") != program_key(get("tanh"), (), (np.zeros(4),), (), "float64")
+    # A reference from the user's own module may call helpers the key cannot see: JAX's cache alone serves it.
+    own = dataclasses.replace(get("tanh"), reference=lambda x: x * 2.0)
+    assert program_key(own, (), x, (), "float64") is None
 
 
 # --------------------------------------------------------------------------- kinks at any size
