@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .cases import Case
-from .spec import Spec
+from .spec import Spec, SpecError
 
 __all__ = ["COMPILER_OPTIONS", "MAX_COMPILED", "reference"]
 
@@ -160,6 +160,33 @@ def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precisio
     return found
 
 
+class _Flat:
+    """An elementwise spec's arrays laid out flat and padded to a power-of-two size, so that one compiled
+    program serves every shape of up to that many elements (Spec.elementwise)."""
+
+    FILL = 1.0    # inside every catalogue domain (log and 1/x need it): padding never makes a NaN or a warning
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+        self.size = int(np.prod(shape, dtype=np.int64))
+        self.bucket = 1 << max(0, (self.size - 1).bit_length())
+
+    @classmethod
+    def of(cls, spec: Spec, inputs: dict[str, np.ndarray]) -> _Flat | None:
+        shapes = {a.shape for a in inputs.values()}
+        if not spec.elementwise or len(shapes) != 1 or any(a.dtype.kind != "f" for a in inputs.values()):
+            return None
+        return cls(shapes.pop())
+
+    def pad(self, a: np.ndarray, fill: float) -> np.ndarray:
+        padded = np.full(self.bucket, fill, dtype=a.dtype)
+        padded[: self.size] = a.reshape(-1)
+        return padded
+
+    def cut(self, a: np.ndarray) -> np.ndarray:
+        return np.asarray(a)[: self.size].reshape(self.shape)
+
+
 def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], tuple[np.ndarray, ...]],
               precision: str = "float64"):
     """(outputs, cotangent, gradients) of the spec's reference at the case, as float64 NumPy.
@@ -177,6 +204,9 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
     wanted = spec.differentiable
     static = tuple((k, _hashable(v)) for k, v in case.hyper.items() if not spec.hyper[k].traced)
     inputs = {n: _array(a, precision) for n, a in case.inputs.items()}
+    flat = _Flat.of(spec, inputs)
+    if flat is not None:
+        inputs = {n: flat.pad(a, _Flat.FILL) for n, a in inputs.items()}
     primals = tuple(inputs[n] for n in wanted)
     others = tuple(inputs[n] for n in spec.input_names if n not in wanted) + tuple(
         _hyper_value(v, precision) for k, v in case.hyper.items() if spec.hyper[k].traced)
@@ -191,8 +221,14 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
         if program is None:
             forward = _programs(spec, static)[0]
             shapes = [tuple(np.shape(o)) for o in _as_tuple(forward(primals, others))]
+        if flat is not None:
+            if any(s != (flat.bucket,) for s in shapes):
+                raise SpecError(f"spec {spec.name!r} is declared elementwise, but its reference changes the shape")
+            shapes = [flat.shape] * len(shapes)
         cotangent = cotangent_for(shapes)
         ct = tuple(np.asarray(c, dtype=precision) for c in cotangent)
+        if flat is not None:
+            ct = tuple(flat.pad(c, 0.0) for c in ct)
         try:
             outputs, grads = (value_and_vjp if program is None else program)(primals, others, ct)
         except Exception:
@@ -205,5 +241,7 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
                 # Traceable in shape but not in value (a Python branch on data): op by op may still work.
                 _UNTRACEABLE.add(spec.name)
                 outputs, grads = value_and_vjp(primals, others, ct)
+    if flat is not None:
+        outputs, grads = tuple(flat.cut(o) for o in outputs), tuple(flat.cut(g) for g in grads)
     return (tuple(np.asarray(o, dtype=np.float64) for o in outputs), cotangent,
             tuple(np.asarray(g, dtype=np.float64) for g in grads))

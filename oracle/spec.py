@@ -266,6 +266,9 @@ class Spec:
                  `loss` calling convention passes them as a dict).
     tolerance:   dtype name -> multiplier of the oracle's default thresholds, for ops whose
                  rounding is known to be worse (normalisations).
+    elementwise: the reference maps array inputs of one shape element by element, so its value at an
+                 element depends on that element alone: one compiled program per flat size bucket
+                 serves every shape (oracle.reference pads, evaluates, and cuts the result back).
     stochastic:  the forward draws random numbers of its own (dropout): it is judged from what its
                  output reveals (a property), not by finite differences or by calling it twice.
     math:        the op in one line.
@@ -284,6 +287,7 @@ class Spec:
     tolerance: Mapping[str, float] = field(default_factory=dict)
     math: str = ""
     stochastic: bool = False
+    elementwise: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):

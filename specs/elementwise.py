@@ -12,11 +12,11 @@ X = "*batch n"
 
 
 def _unary(name, reference, math, x=X, **extra):
-    return Spec(name, inputs={"x": x}, reference=reference, math=math, **extra)
+    return Spec(name, inputs={"x": x}, reference=reference, math=math, elementwise=True, **extra)
 
 
 def _binary(name, reference, math, y=X, **extra):
-    return Spec(name, inputs={"x": X, "y": y}, reference=reference, math=math, **extra)
+    return Spec(name, inputs={"x": X, "y": y}, reference=reference, math=math, elementwise=True, **extra)
 
 
 def _sigmoid(x):
@@ -48,15 +48,15 @@ SPECS = [
     _unary("log", jnp.log, "ln x  (x > 0);  dx = dout / x", x=positive(X)),
     _unary("reciprocal", lambda x: 1.0 / x, "1 / x  (x ≠ 0);  dx = -dout / x²", x=nonzero(X)),
     Spec("add_const", inputs={"x": X}, hyper={"c": floats(-3.0, 3.0)},
-         reference=lambda x, c: x + c, math="x + c  (c a constant)"),
+         reference=lambda x, c: x + c, math="x + c  (c a constant)", elementwise=True),
     Spec("mul_const", inputs={"x": X}, hyper={"c": floats(-3.0, 3.0)},
-         reference=lambda x, c: x * c, math="c · x  (c a constant)"),
+         reference=lambda x, c: x * c, math="c · x  (c a constant)", elementwise=True),
     Spec("pow_const", inputs={"x": positive(X)}, hyper={"p": choice(2, 3, -1, -2, 0.5)},
-         reference=lambda x, p: x ** p, math="xᵖ  (x > 0);  dx = p · xᵖ⁻¹ · dout"),
+         reference=lambda x, p: x ** p, math="xᵖ  (x > 0);  dx = p · xᵖ⁻¹ · dout", elementwise=True),
     _unary("sigmoid", _sigmoid, "σ(x) = 1 / (1 + e⁻ˣ);  dx = σ(x)(1 - σ(x)) · dout"),
     _unary("tanh", jnp.tanh, "tanh x;  dx = (1 - tanh² x) · dout"),
     _unary("relu", lambda x: jnp.maximum(x, 0.0), "max(0, x)",
            kinks=lambda x: x, properties=("relu_sparse",)),
     Spec("leaky_relu", inputs={"x": X}, hyper={"alpha": choice(0.01, 0.1, 0.2)},
-         reference=_leaky_relu, kinks=lambda x, alpha: x, math="x if x > 0 else α · x"),
+         reference=_leaky_relu, kinks=lambda x, alpha: x, math="x if x > 0 else α · x", elementwise=True),
 ]

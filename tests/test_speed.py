@@ -15,13 +15,14 @@ import numpy as np
 import platformdirs
 import pytest
 from jax import monitoring
-from oracle.specs import get
+from oracle.specs import CATALOGUE, get
 
 import oracle
 from oracle import compile_cache
 from oracle.cases import KINK_MARGIN, build_case, kink_distance
 from oracle.config import Config, parse_table, resolve
 from oracle.plugin import discover
+from oracle.reference import reference
 from oracle.run import check, judge
 from oracle.spec import choice
 
@@ -232,6 +233,32 @@ def test_only_references_whose_whole_source_the_key_sees_are_stored():
     # A reference from the user's own module may call helpers the key cannot see: JAX's cache alone serves it.
     own = dataclasses.replace(get("tanh"), reference=lambda x: x * 2.0)
     assert program_key(own, (), x, (), "float64") is None
+
+
+def test_one_program_serves_every_shape_of_an_elementwise_op_up_to_a_power_of_two_elements(store):
+    spec = dataclasses.replace(get("tanh"), name="tanh_flat")
+    cases = [build_case(spec, "float64", {"n": n}, batch, {}, seed=n) for n, batch in [(3, ()), (4, ()), (3, (2,)), (4, (2,))]]
+    assert compiled_programs(lambda: [reference(c, c.cotangent) for c in cases]) == 2     # 4 and 8 elements
+
+
+@pytest.mark.parametrize("name", [n for n, s in CATALOGUE.items() if s.elementwise])
+def test_an_elementwise_reference_on_a_shared_program_is_its_reference_on_the_shape_itself(name):
+    spec = get(name)
+    by_shape = dataclasses.replace(spec, name=f"{name}_by_shape", elementwise=False)
+    hyper = first_hyper(spec)
+    for seed, (n, batch) in enumerate([(3, (2,)), (5, ())]):
+        case = build_case(spec, "float32", {"n": n}, batch, hyper, seed)
+        shared, own = reference(case, case.cotangent), reference(dataclasses.replace(case, spec=by_shape), case.cotangent)
+        for a, b in zip(shared[0] + shared[2], own[0] + own[2]):
+            assert a.shape == b.shape == case.inputs["x"].shape
+            np.testing.assert_allclose(a, b, rtol=1e-15, atol=0)
+
+
+def first_hyper(spec) -> dict:
+    """Each hyper-parameter's simplest value: where its strategy shrinks to."""
+    from hypothesis import find
+
+    return {k: find(h.strategy({}), lambda _: True) for k, h in spec.hyper.items()}
 
 
 # --------------------------------------------------------------------------- kinks at any size
