@@ -32,9 +32,14 @@ class ImplementationError(Exception):
         self.summary, self.hung = summary, hung
 
 
+_limited = False    # a limit is running: a call made inside a called one (an adapter's) is under it already
+
+
 @contextmanager
 def _time_limit(seconds: float):
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+    global _limited
+    if (_limited or seconds <= 0 or threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "setitimer")):
         yield
         return
 
@@ -43,9 +48,11 @@ def _time_limit(seconds: float):
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
+    _limited = True
     try:
         yield
     finally:
+        _limited = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
