@@ -2,7 +2,9 @@
 
 Runs `oracle check TARGET` three times as a user would (a fresh process each: -n 0, -n 1, -n 2),
 with the same seed, and measures each run's wall time and CPU time (its own and its workers',
-which it waits for). Prints the table and the two figures:
+which it waits for). A first, unmeasured run (-n 2) fills the compilation cache, so that the
+measured runs all find the same programs on disk: otherwise the first of them would also pay for
+compiling what the others read back. Prints the table and the two figures:
 
     speed-up      wall(-n 1) / wall(-n 2)               the target on 2 cores is at least 1.7
     overhead      cpu(-n 1) / cpu(-n 0) - 1             the target is at most 10%
@@ -52,6 +54,8 @@ def main() -> int:
     print(f"oracle check {args.target} --examples {args.examples} --seed {args.seed}, "
           f"{len(os.sched_getaffinity(0))} cores available")
     with tempfile.TemporaryDirectory(prefix="oracle-parallel-") as scratch:
+        warm = measure(args.target, 2, args.examples, args.seed, Path(scratch) / "warm-up")
+        print(f"warm-up run (-n 2, not measured): {warm['wall']:.1f} s")
         runs = {n: measure(args.target, n, args.examples, args.seed, Path(scratch)) for n in (0, 1, 2)}
     print(f"{'workers':>8} {'wall s':>8} {'cpu s':>8}")
     for n, run in runs.items():

@@ -279,38 +279,53 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
     slots = Slots(executors)
     running: dict[Future, Running] = {}
     verdicts: list[Verdict] = []
+
+    def over_budget() -> bool:
+        return time_budget is not None and time.perf_counter() - clock > time_budget
+
+    def give_free_processes_a_job(inline_too: bool) -> None:
+        executor = slots.free() if pending and not over_budget() else None
+        while executor is not None and pending:
+            inline = isinstance(executor, pools.InlineExecutor)
+            if inline and not inline_too:
+                return
+            job = next_job(pending, slots.take(executor), {r.job.info.op for r in running.values()})
+            if getattr(executor, "kills_on_cancel", False):
+                job = replace(job, heartbeat=str(scratch / f"job{job.index}.beat"),
+                              output=str(scratch / f"job{job.index}.out"))
+            _notify(listener, "starting", job.info, job.dtype)
+            future = executor.submit(_judge_inline, job, local) if inline else executor.submit(judge_job, job)
+            running[future] = Running(job, executor)
+            executor = slots.free()
+
+    finished: list[tuple[Future, Running]] = []     # ended, verdict not yet kept
+
+    def keep(future: Future, state: Running) -> None:
+        verdict = outcome(future, state, limits)
+        if verdict is None:       # the time budget ran out inside it
+            run.incomplete, run.stopped_because = True, "time budget"
+            return
+        verdicts.append(verdict)
+        if book is not None:
+            book.verdict(verdict)
+        _notify(listener, "finished", verdict)
+
     try:
         while pending or running:
-            if time_budget is not None and time.perf_counter() - clock > time_budget:
+            if over_budget():
                 run.incomplete, run.stopped_because = True, "time budget"
                 break
-            executor = slots.free() if pending else None
-            while executor is not None and pending:
-                job = next_job(pending, slots.take(executor), {r.job.info.op for r in running.values()})
-                watched = getattr(executor, "kills_on_cancel", False)
-                if watched:
-                    job = replace(job, heartbeat=str(scratch / f"job{job.index}.beat"),
-                                  output=str(scratch / f"job{job.index}.out"))
-                _notify(listener, "starting", job.info, job.dtype)
-                if isinstance(executor, pools.InlineExecutor):
-                    future = executor.submit(_judge_inline, job, local)
-                else:
-                    future = executor.submit(judge_job, job)
-                running[future] = Running(job, executor)
-                executor = slots.free()
+            give_free_processes_a_job(inline_too=True)
             done, _ = wait(list(running), timeout=POLL, return_when=FIRST_COMPLETED)
-            for future in done:
-                state = running.pop(future)
+            finished[:] = [(future, running.pop(future)) for future in done]
+            for future, state in finished:
                 ended_itself = not future.cancelled() and future.exception() is None
                 slots.give(state.executor, state.job.info.op if ended_itself else None)
-                verdict = outcome(future, state, limits)
-                if verdict is None:       # the time budget ran out inside it
-                    run.incomplete, run.stopped_because = True, "time budget"
-                    continue
-                verdicts.append(verdict)
-                if book is not None:
-                    book.verdict(verdict)
-                _notify(listener, "finished", verdict)
+            # The idle processes start their next job before the verdicts are journaled (an fsync each).
+            # Not the inline executor: it would judge the next job before the last verdict is kept.
+            give_free_processes_a_job(inline_too=False)
+            while finished:
+                keep(*finished.pop(0))
             for future, state in running.items():
                 if state.why is None and getattr(state.executor, "kills_on_cancel", False):
                     state.why = overrun(state, limits)
@@ -323,6 +338,8 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
             run.stopped_because = "terminated" if isinstance(stop, Terminated) else "interrupted"
             for future in running:
                 future.cancel()
+            for future, state in finished:    # ended before the interrupt: kept all the same
+                keep(future, state)
         finally:
             _restore_interrupts(previous)
         return verdicts
