@@ -52,7 +52,7 @@ def main() -> int:
     args = parser.parse_args()
 
     print(f"oracle check {args.target} --examples {args.examples} --seed {args.seed}, "
-          f"{len(os.sched_getaffinity(0))} cores available")
+          f"{len(os.sched_getaffinity(0))} cores available, load average before it {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="oracle-parallel-") as scratch:
         warm = measure(args.target, 2, args.examples, args.seed, Path(scratch) / "warm-up")
         print(f"warm-up run (-n 2, not measured): {warm['wall']:.1f} s")
