@@ -125,7 +125,7 @@ def initialize(path: list[str], cwd: str) -> None:
     from ..checks import calling
 
     calling.IN_WORKER = True
-    import oracle.run  # noqa: F401 - JAX and the engine load once per worker, not per job
+    import oracle.run  # noqa: F401 - the engine loads once per worker, not per job (JAX at its first job)
 
 
 def _die_with_parent() -> None:
