@@ -49,11 +49,12 @@ def _digest_files(digest: Any, paths: Sequence[Path]) -> None:
 @lru_cache(maxsize=1)
 def _fingerprint() -> str:
     """JAX's versions, the backend, the compiler options, and the source every reference program is built
-    from: the catalogue, how a spec is read (spec.py) and how its program is made (reference.py, this module)."""
+    from: the catalogue, how a spec is read (spec.py) and how its programs are made (reference.py,
+    reference_modes.py, this module)."""
     import jax
     import jaxlib
 
-    from . import reference, spec, specs
+    from . import reference, reference_modes, spec, specs
     from .reference import COMPILER_OPTIONS
 
     digest = hashlib.sha256()
@@ -61,7 +62,7 @@ def _fingerprint() -> str:
     digest.update(repr((_FORMAT, jax.__version__, jaxlib.__version__, backend.platform, backend.platform_version,
                         sorted(COMPILER_OPTIONS.items()))).encode())
     _digest_files(digest, [*Path(specs.__file__).parent.rglob("*.py"), Path(spec.__file__), Path(reference.__file__),
-                           Path(__file__)])
+                           Path(reference_modes.__file__), Path(__file__)])
     return digest.hexdigest()
 
 
@@ -128,9 +129,10 @@ def _signature(arrays: Sequence[np.ndarray]) -> tuple:
     return tuple((a.shape, a.dtype.str) for a in arrays)
 
 
-def program_key(spec: Any, static: tuple, primals: Sequence[np.ndarray], others: Sequence[np.ndarray],
-                precision: str) -> str | None:
-    """The store's name for the compiled reference at these arguments, or None when it cannot be stored."""
+def program_key(spec: Any, static: tuple, groups: Sequence[Sequence[np.ndarray]], precision: str,
+                program: str = "value_and_vjp") -> str | None:
+    """The store's name for one of the reference's programs (`program`: its value and VJP, or its forward and
+    second-order modes) at these argument groups, or None when it cannot be stored."""
     try:
         identity = _identity(spec.reference)
         fingerprint = None
@@ -141,7 +143,7 @@ def program_key(spec: Any, static: tuple, primals: Sequence[np.ndarray], others:
     if identity is None:
         return None
     described = repr((fingerprint, identity, spec.name, tuple(spec.input_names), tuple(spec.differentiable),
-                      tuple(spec.hyper), static, _signature(primals), _signature(others), precision))
+                      tuple(spec.hyper), static, tuple(_signature(g) for g in groups), precision, program))
     return _PREFIX + hashlib.sha256(described.encode()).hexdigest()
 
 

@@ -21,6 +21,7 @@ against a tenth of one). So:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -141,7 +142,7 @@ def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precisio
     if found is not None:
         return found
     _forget_if_full()
-    key = executables.program_key(spec, static, primals, others, precision)
+    key = executables.program_key(spec, static, (primals, others), precision)
     found = executables.load(key) if stored else None
     if found is None:
         forward, _, jitted = _programs(spec, static)
@@ -158,6 +159,27 @@ def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precisio
             executables.save(key, *found)
     _LOADED[signature] = found
     return found
+
+
+def stored_program(name: str, spec: Spec, static: tuple, jitted: Any, args: tuple, precision: str) -> Callable:
+    """`jitted` compiled at these arguments (a tuple of groups of arrays): loaded in this process, read
+    from the store, or compiled and stored, as the value-and-VJP program is (reference_modes' programs)."""
+    from . import executables
+
+    signature = (name, spec.name, static, tuple(_signature(g) for g in args), precision)
+    found = _LOADED.get(signature)
+    if found is not None:
+        return found[0]
+    _forget_if_full()
+    key = executables.program_key(spec, static, args, precision, program=name)
+    found = executables.load(key)
+    if found is None:
+        lowered = jitted.lower(*args)
+        with executables.compiling_afresh() if key is not None else contextlib.nullcontext():
+            found = (lowered.compile(), [])
+        executables.save(key, *found)
+    _LOADED[signature] = found
+    return found[0]
 
 
 class _Flat:

@@ -7,13 +7,20 @@ names another dtype to evaluate in instead: a measure of what rounding does in t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Callable, Sequence
 
 import numpy as np
 
 from .cases import Case
-from .reference import _array, _as_tuple, _hashable, _hyper_value, _programs
+from .reference import (
+    _array,
+    _as_tuple,
+    _hashable,
+    _hyper_value,
+    _programs,
+    stored_program,
+)
 
 __all__ = ["reference_modes"]
 
@@ -26,7 +33,7 @@ def _mode_program(spec, static: tuple) -> Callable:
     forward, _, _ = _programs(spec, static)
 
     def both(primals, others, tangents, cotangent, direction):
-        f = lambda *p: forward(p, others)  # noqa: E731
+        f = lambda *p: forward(p, others)
         _, tangent_out = jax.jvp(f, tuple(primals), tuple(tangents))
 
         def pulled(*p):
@@ -62,8 +69,9 @@ def reference_modes(case: Case, tangents: Sequence[np.ndarray], cotangent: Seque
         program = _mode_program(case.spec, static)
         groups = [tuple(np.asarray(a).astype(precision) for a in group) for group in (tangents, cotangent, direction)]
         try:
-            tangent_out, second = program(primals, others, *groups)
-        except Exception:  # a reference that traces only op by op (a Python branch on data)
+            compiled = stored_program("modes", case.spec, static, program, (primals, others, *groups), precision)
+            tangent_out, second = compiled(primals, others, *groups)
+        except Exception:  # noqa: BLE001 - a reference that traces only op by op (a Python branch on data)
             tangent_out, second = program.__wrapped__(primals, others, *groups)
     return (tuple(np.asarray(t, dtype=np.float64) for t in tangent_out),
             tuple(np.asarray(g, dtype=np.float64) for g in second))

@@ -227,12 +227,14 @@ def test_only_references_whose_whole_source_the_key_sees_are_stored():
     from oracle.executables import program_key
 
     x = (np.zeros(3),)
-    assert program_key(get("tanh"), (), x, (), "float64") is not None
-    assert program_key(get("tanh"), (), x, (), "float64") != program_key(get("tanh"), (), x, (), "float32")
-    assert program_key(get("tanh"), (), x, (), "float64") != program_key(get("tanh"), (), (np.zeros(4),), (), "float64")
+    key = program_key(get("tanh"), (), (x, ()), "float64")
+    assert key is not None
+    assert key != program_key(get("tanh"), (), (x, ()), "float32")
+    assert key != program_key(get("tanh"), (), ((np.zeros(4),), ()), "float64")
+    assert key != program_key(get("tanh"), (), (x, ()), "float64", program="modes")
     # A reference from the user's own module may call helpers the key cannot see: JAX's cache alone serves it.
     own = dataclasses.replace(get("tanh"), reference=lambda x: x * 2.0)
-    assert program_key(own, (), x, (), "float64") is None
+    assert program_key(own, (), (x, ()), "float64") is None
 
 
 def test_one_program_serves_every_shape_of_an_elementwise_op_up_to_a_power_of_two_elements(store):
