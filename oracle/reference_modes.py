@@ -16,6 +16,7 @@ from .cases import Case
 from .reference import (
     _array,
     _as_tuple,
+    _compiler_options,
     _hashable,
     _hyper_value,
     _programs,
@@ -45,7 +46,7 @@ def _mode_program(spec, static: tuple) -> Callable:
         _, second = jax.jvp(pulled, tuple(primals), tuple(direction))
         return _as_tuple(tangent_out), tuple(second)
 
-    return jax.jit(both)
+    return jax.jit(both, compiler_options=_compiler_options())
 
 
 def _arguments(case: Case, precision: str):
