@@ -38,11 +38,12 @@ def main() -> int:
     parser.add_argument("--op", action="append", dest="ops")
     parser.add_argument("--dtype", action="append", dest="dtypes")
     parser.add_argument("--json", help="save the run here")
+    parser.add_argument("--workers", default=None, help="worker processes (default: the cores)")
     args = parser.parse_args()
 
     started = time.perf_counter()
     run = oracle.check(args.targets, ops=args.ops, dtypes=args.dtypes, examples=args.examples, seed=args.seed,
-                       listener=Progress())
+                       listener=Progress(), workers=args.workers)
     elapsed = time.perf_counter() - started
     if args.json:
         run.save(args.json)
