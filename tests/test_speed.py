@@ -125,13 +125,13 @@ def test_entries_appear_whole_and_a_full_cache_drops_the_least_recently_used(tmp
 
 # --------------------------------------------------------------------------- fewer programs
 
-def compiled_programs(run) -> int:
-    """How many reference programs JAX compiles (or loads from the cache) while run() runs."""
+def jax_events(run, event: str, functions: tuple[str, ...]) -> int:
+    """How many `event`s JAX records for reference programs (functions of these names) while run() runs."""
     seen: list[str] = []
 
-    def listener(event: str, seconds: float, **kwargs) -> None:
-        if event == "/jax/core/compile/backend_compile_duration" and "value_and_vjp" in str(kwargs.get("fun_name")):
-            seen.append(event)
+    def listener(name: str, seconds: float, **kwargs) -> None:
+        if name == event and str(kwargs.get("fun_name")).removeprefix("jit(").removesuffix(")") in functions:
+            seen.append(name)
 
     monitoring.register_event_duration_secs_listener(listener)
     try:
@@ -139,6 +139,11 @@ def compiled_programs(run) -> int:
     finally:
         monitoring.unregister_event_duration_listener(listener)
     return len(seen)
+
+
+def compiled_programs(run) -> int:
+    """How many reference programs JAX compiles (or loads from its cache) while run() runs."""
+    return jax_events(run, "/jax/core/compile/backend_compile_duration", ("value_and_vjp",))
 
 
 def gatecore(label: str):
@@ -176,18 +181,7 @@ def store(tmp_path: Path, monkeypatch):
 
 def references_traced(run) -> int:
     """How many times a reference program is traced (for its shapes or its VJP) while run() runs."""
-    seen: list[str] = []
-
-    def listener(event: str, seconds: float, **kwargs) -> None:
-        if event == "/jax/core/compile/jaxpr_trace_duration" and str(kwargs.get("fun_name")) in ("forward", "value_and_vjp"):
-            seen.append(event)
-
-    monitoring.register_event_duration_secs_listener(listener)
-    try:
-        run()
-    finally:
-        monitoring.unregister_event_duration_listener(listener)
-    return len(seen)
+    return jax_events(run, "/jax/core/compile/jaxpr_trace_duration", ("forward", "value_and_vjp"))
 
 
 def as_in_a_new_process() -> None:
