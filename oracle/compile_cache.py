@@ -7,7 +7,8 @@ later run and every worker process.
 - Where: `JAX_COMPILATION_CACHE_DIR` when it is set, else `jax` in the user's cache folder
   (platformdirs: ~/.cache/gradient-oracle/jax on Linux).
 - Bounded: past MAX_BYTES the least recently used programs are deleted (checked when a process
-  starts using the cache, and again after every MAX_BYTES / 8 it writes).
+  starts using the cache, unless another did in the last PRUNE_INTERVAL, and again after every
+  MAX_BYTES / 8 it writes).
 - Safe under concurrent writers: an entry is written to a temporary file and renamed into place,
   so a reader sees a whole entry or none; an entry deleted under a reader is a miss.
 - Off with `--no-cache` or `[tool.oracle] cache = false`.
@@ -37,6 +38,8 @@ MAX_BYTES = 512 * 2**20
 _ENTRY_SUFFIX = "-cache"     # JAX's names: <key>-cache holds a program (<key>-atime its last use, in JAX's own store)
 _ATIME_SUFFIX = "-atime"
 _STALE_TEMPORARY = 3600.0    # seconds after which a temporary file is a leftover of a killed writer
+_PRUNED = ".pruned"          # its modification time: when a process last pruned at start
+PRUNE_INTERVAL = 600.0       # seconds
 
 _configured: tuple[bool, str | None] | None = None   # (enabled, folder) as set in this process
 
@@ -118,7 +121,8 @@ def configure(enabled: bool = True) -> str | None:
     if enabled:
         try:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            prune(Path(folder))
+            if _prune_due(Path(folder)):
+                prune(Path(folder))
         except OSError:   # a folder that cannot be made or read: run without the cache rather than not at all
             return configure(False)
         jax.config.update("jax_enable_compilation_cache", True)
@@ -146,6 +150,21 @@ def store() -> _AtomicFiles | None:
     if folder not in _stores:
         _stores[folder] = _AtomicFiles(Path(folder))
     return _stores[folder]
+
+
+def _prune_due(folder: Path) -> bool:
+    """Whether this process should prune at start: not when another did within PRUNE_INTERVAL.
+
+    Listing a folder of tens of thousands of entries costs most of a second, and every worker of
+    every run starts by configuring the cache; a run's own writes still prune when they add up."""
+    stamp = folder / _PRUNED
+    try:
+        if time.time() - stamp.stat().st_mtime < PRUNE_INTERVAL:
+            return False
+    except FileNotFoundError:
+        pass
+    stamp.touch()
+    return True
 
 
 def active() -> str | None:

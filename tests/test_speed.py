@@ -123,6 +123,16 @@ def test_entries_appear_whole_and_a_full_cache_drops_the_least_recently_used(tmp
     assert store.get("old") is None and store.get("new") is None and store.get("middle") is not None
 
 
+def test_a_process_prunes_the_cache_at_start_only_when_none_did_in_the_last_interval(tmp_path):
+    import time
+
+    assert compile_cache._prune_due(tmp_path)
+    assert not compile_cache._prune_due(tmp_path)          # the next worker of the run skips the listing
+    long_ago = time.time() - compile_cache.PRUNE_INTERVAL - 1
+    os.utime(tmp_path / ".pruned", (long_ago, long_ago))
+    assert compile_cache._prune_due(tmp_path)
+
+
 # --------------------------------------------------------------------------- fewer programs
 
 def jax_events(run, event: str, functions: tuple[str, ...]) -> int:
