@@ -27,7 +27,7 @@ from .cases import Case
 from .primitives import IMPLEMENTATIONS
 from .tolerances import eps as rounding_unit
 
-__all__ = ["SAMPLES", "rounding_spread"]
+__all__ = ["SAMPLES", "modes_rounding_spread", "rounding_spread"]
 
 SAMPLES = 3
 
@@ -169,3 +169,32 @@ def rounding_spread(case: Case, cotangent: Sequence[np.ndarray], outputs: Sequen
     except Exception:
         return None
     return tuple(out_spread), tuple(grad_spread)
+
+
+def modes_rounding_spread(case: Case, tangents: Sequence[np.ndarray], cotangent: Sequence[np.ndarray],
+                          direction: Sequence[np.ndarray], expected: tuple[Sequence[np.ndarray], Sequence[np.ndarray]],
+                          samples: int = SAMPLES) -> tuple[tuple, tuple] | None:
+    """(tangent spread, second-order spread): as rounding_spread, for the reference's forward mode and
+    second-order product (oracle.reference_modes' program), whose terms cancel where a first-order
+    gradient's need not (a layer norm of two features). None when the program cannot be traced."""
+    import jax
+
+    from .reference_modes import _arguments, _mode_program
+
+    unit = rounding_unit(case.dtype)
+    primals, others, static = _arguments(case, "float64")
+    groups = [tuple(np.asarray(a, dtype=np.float64) for a in group) for group in (tangents, cotangent, direction)]
+    exact = [*expected[0], *expected[1]]
+    try:
+        with jax.enable_x64(True):
+            closed = jax.make_jaxpr(_mode_program(case.spec, static).__wrapped__)(primals, others, *groups)
+        rng = np.random.default_rng([case.seed, 19])
+        spread = [np.zeros(np.shape(e)) for e in exact]
+        with np.errstate(all="ignore"):
+            for _ in range(samples):
+                args = [_disturb(np.asarray(a), None, rng, unit) for a in (*primals, *others, *(x for g in groups for x in g))]
+                flat = [np.asarray(f, dtype=np.float64) for f in _evaluate(closed.jaxpr, closed.consts, args, rng, unit)]
+                spread = [np.fmax(s, np.abs(f - e)) for s, f, e in zip(spread, flat, exact)]
+    except Exception:  # noqa: BLE001 - no estimate: the other measures of rounding stand alone
+        return None
+    return tuple(spread[: len(expected[0])]), tuple(spread[len(expected[0]):])
