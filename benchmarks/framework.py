@@ -31,12 +31,14 @@ TIMED = ("tanh_torch", "matmul_torch", "softmax_torch", "layernorm_torch", "conv
 
 
 class Progress:
+    """One line per verdict as it arrives (workers finish out of order, so nothing is printed at the start)."""
+
     def starting(self, impl, dtype):
-        self.clock = time.perf_counter()
-        print(f"  {impl.plugin}.{impl.label} [{dtype}] ...", end="", flush=True)
+        pass
 
     def finished(self, verdict):
-        print(f" {verdict.status}, {verdict.examples} cases, {time.perf_counter() - self.clock:.1f} s", flush=True)
+        print(f"  {verdict.plugin}.{verdict.implementation} [{verdict.dtype}]: {verdict.status}, "
+              f"{verdict.examples} cases, {verdict.duration:.1f} s", flush=True)
 
 
 def false_alarms(examples: int, dtypes: list[str], seed: int, ops: list[str] | None, workers) -> int:
