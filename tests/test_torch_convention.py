@@ -79,6 +79,19 @@ def test_second_order_terms_that_cancel_inside_layer_norm_are_allowed_their_floa
     assert finding is None, finding.message
 
 
+def test_linearity_allows_each_pullback_the_rounding_its_own_upstream_gradient_brings():
+    # One feature: the true gradient for x is 0, and torch's is rounding noise proportional to the
+    # upstream gradient. The case's first upstream is small (0.012), the linearity check's second is not.
+    from oracle.cases import build_case
+    from oracle.checks import run_checks
+    from oracle.plugin import discover
+
+    impl = next(i for p in discover("builtins") for i in p.implementations if i.label == "layernorm_torch")
+    case = build_case(impl.spec, "float64", {"n": 1, "d": 1}, (), {"eps": 1e-5}, 4297274774)
+    finding, _ = run_checks(impl, case)
+    assert finding is None, finding.message
+
+
 def test_a_function_without_jvp_gets_forward_mode_skipped_with_the_reason():
     verdict = judge_torch(TanhNoJvp, "tanh")
     assert verdict.status == "passed", verdict.message

@@ -19,6 +19,9 @@ def check_linearity(ev: Evaluation) -> Finding | None:
     combined = tuple((a * c1 + b * c2).astype(ev.dtype) for c1, c2 in zip(ev.cotangent, other))
     pulled_other = ev.pull(other)
     pulled_combined = ev.pull(combined)
+    # The case's rounding estimate is for pullback(g₁); rounding in a pullback grows with its upstream
+    # gradient, so the three pullbacks compared here may round as much as their upstreams' sizes say.
+    scale = (abs(a) * _size(ev.cotangent) + abs(b) * _size(other) + _size(combined)) / max(_size(ev.cotangent), 1e-300)
     for i, (name, g1, g2, gc) in enumerate(zip(ev.spec.differentiable, ev.grads, pulled_other, pulled_combined)):
         expected = a * np.asarray(g1, dtype=np.float64) + b * np.asarray(g2, dtype=np.float64)
         if gc.shape != expected.shape:
@@ -26,10 +29,15 @@ def check_linearity(ev: Evaluation) -> Finding | None:
         finding = compare("linearity", name, gc, expected, ev.rtol("linearity"),
                           f"{_grad_label(name)} is not linear in the upstream gradient: pullback({a:g}·g₁ {b:+g}·g₂) "
                           f"≠ {a:g}·pullback(g₁) {b:+g}·pullback(g₂)",
-                          rounding=ev.rounding(i, scale=abs(a) + abs(b)))
+                          rounding=ev.rounding(i, scale=scale))
         if finding:
             return finding
     return None
+
+
+def _size(arrays) -> float:
+    """The largest magnitude in a tuple of arrays."""
+    return max((float(np.max(np.abs(np.asarray(x, dtype=np.float64)))) for x in arrays if np.size(x)), default=0.0)
 
 
 def _same(a: Any, b: Any) -> bool:
