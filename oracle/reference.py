@@ -128,58 +128,55 @@ def _signature(arrays: Sequence[np.ndarray]) -> tuple:
     return tuple((a.shape, a.dtype.str) for a in arrays)
 
 
-def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precision: str, stored: bool = True):
-    """(compiled value-and-VJP, output shapes) at these argument shapes: already loaded in this process,
-    read from the store of compiled programs (oracle.executables), or traced, compiled and stored.
-    stored=False compiles afresh (a stored program that failed to run). Raises when the reference
-    cannot be traced."""
-    import jax
-
+def _load_or_compile(signature: tuple, key_for: Callable[[], str | None], lower: Callable[[], tuple[Any, list]],
+                     stored: bool = True) -> tuple[Any, list[tuple[int, ...]]]:
+    """(compiled program, output shapes) for a signature: already loaded in this process, read from the
+    store of compiled programs (oracle.executables), or lowered, compiled and stored. stored=False
+    compiles afresh (a stored program that failed to run)."""
     from . import executables
 
-    signature = (spec.name, static, _signature(primals), _signature(others), precision)
     found = _LOADED.get(signature) if stored else None
     if found is not None:
         return found
     _forget_if_full()
-    key = executables.program_key(spec, static, (primals, others), precision)
+    key = key_for()
     found = executables.load(key) if stored else None
     if found is None:
-        forward, _, jitted = _programs(spec, static)
-        shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, primals, others))]
-        cotangent = tuple(jax.ShapeDtypeStruct(s, np.dtype(precision)) for s in shapes)
-        lowered = jitted.lower(primals, others, cotangent)
-        if key is None:
+        lowered, shapes = lower()
+        # An executable that JAX read back from its own cache serializes without its kernels, so a
+        # program for the store is compiled here, not looked up there.
+        with executables.compiling_afresh() if key is not None else contextlib.nullcontext():
             found = (lowered.compile(), shapes)
-        else:
-            # An executable that JAX read back from its own cache serializes without its kernels, so a
-            # program for the store is compiled here, not looked up there.
-            with executables.compiling_afresh():
-                found = (lowered.compile(), shapes)
-            executables.save(key, *found)
+        executables.save(key, *found)
     _LOADED[signature] = found
     return found
 
 
+def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precision: str, stored: bool = True):
+    """(compiled value-and-VJP, output shapes) at these argument shapes. Raises when the reference cannot be traced."""
+    import jax
+
+    from . import executables
+
+    def lower():
+        forward, _, jitted = _programs(spec, static)
+        shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, primals, others))]
+        cotangent = tuple(jax.ShapeDtypeStruct(s, np.dtype(precision)) for s in shapes)
+        return jitted.lower(primals, others, cotangent), shapes
+
+    signature = ("value_and_vjp", spec.name, static, _signature(primals), _signature(others), precision)
+    return _load_or_compile(signature, lambda: executables.program_key(spec, static, (primals, others), precision),
+                            lower, stored)
+
+
 def stored_program(name: str, spec: Spec, static: tuple, jitted: Any, args: tuple, precision: str) -> Callable:
-    """`jitted` compiled at these arguments (a tuple of groups of arrays): loaded in this process, read
-    from the store, or compiled and stored, as the value-and-VJP program is (reference_modes' programs)."""
+    """`jitted` compiled at these arguments (a tuple of groups of arrays), kept as the value-and-VJP
+    program is (reference_modes' programs)."""
     from . import executables
 
     signature = (name, spec.name, static, tuple(_signature(g) for g in args), precision)
-    found = _LOADED.get(signature)
-    if found is not None:
-        return found[0]
-    _forget_if_full()
-    key = executables.program_key(spec, static, args, precision, program=name)
-    found = executables.load(key)
-    if found is None:
-        lowered = jitted.lower(*args)
-        with executables.compiling_afresh() if key is not None else contextlib.nullcontext():
-            found = (lowered.compile(), [])
-        executables.save(key, *found)
-    _LOADED[signature] = found
-    return found[0]
+    return _load_or_compile(signature, lambda: executables.program_key(spec, static, args, precision, program=name),
+                            lambda: (jitted.lower(*args), []))[0]
 
 
 class _Flat:
