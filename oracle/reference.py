@@ -236,9 +236,8 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
                 program, shapes = _compiled(spec, static, primals, others, precision)
             except Exception:  # noqa: BLE001 - any failure to trace means: evaluate op by op
                 _UNTRACEABLE.add(spec.name)
-        _, value_and_vjp, _ = _programs(spec, static)
+        forward, value_and_vjp, _ = _programs(spec, static)
         if program is None:
-            forward = _programs(spec, static)[0]
             shapes = [tuple(np.shape(o)) for o in _as_tuple(forward(primals, others))]
         if flat is not None:
             if any(s != (flat.bucket,) for s in shapes):
