@@ -224,3 +224,34 @@ def test_the_package_ships_license_changelog_py_typed_and_an_xdist_extra():
     assert project["project"]["optional-dependencies"]["xdist"][0].startswith("pytest-xdist")
     assert "py.typed" in project["tool"]["setuptools"]["package-data"]["oracle"]
     assert "*.json" in project["tool"]["setuptools"]["package-data"]["oracle.schemas"]
+
+
+def test_the_built_distributions_carry_license_changelog_py_typed_and_schemas(tmp_path):
+    import shutil
+    import tarfile
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent
+    source = tmp_path / "source"        # a copy: building writes egg-info and build/ into the tree it builds
+    source.mkdir()
+    for name in ["pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md", "MANIFEST.in"]:
+        shutil.copy2(root / name, source / name)
+    for folder in ["oracle", "specs", "plugins"]:
+        shutil.copytree(root / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    # setuptools rewrites sys.argv while it builds: the folder is read from it first
+    build = "from setuptools import build_meta as b; import sys; out = sys.argv[1]; b.build_sdist(out); b.build_wheel(out)"
+    built = subprocess.run([sys.executable, "-c", build, str(tmp_path / "dist")], cwd=source, capture_output=True,
+                           text=True, timeout=300, check=False)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (sdist,) = (tmp_path / "dist").glob("*.tar.gz")
+    wheels = list((tmp_path / "dist").glob("*.whl"))
+    assert len(wheels) == 1, built.stdout[-2000:]
+    wheel = wheels[0]
+    with tarfile.open(sdist) as archive:
+        in_sdist = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    with zipfile.ZipFile(wheel) as archive:
+        in_wheel = set(archive.namelist())
+    assert {"LICENSE", "CHANGELOG.md", "oracle/py.typed", "oracle/schemas/run.schema.json"} <= in_sdist
+    assert {"oracle/py.typed", "oracle/schemas/run.schema.json", "oracle/schemas/journal.schema.json",
+            "oracle/schemas/baseline.schema.json", "oracle/__main__.py"} <= in_wheel
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in in_wheel)

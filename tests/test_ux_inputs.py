@@ -113,6 +113,34 @@ def test_every_line_of_a_journal_is_valid_and_a_bad_line_is_named(tmp_path):
         validate("journal", {"verdict": {**lines[1]["verdict"], "status": "maybe"}})
 
 
+def _journal(folder: Path) -> list[str]:
+    """The three lines of a finished journal of one passed verdict."""
+    from oracle.execution.journal import Journal
+
+    run = Run(seed=4, verdicts=[])
+    journal = Journal(folder / "journal.jsonl", run, ["p/relu/float64"])
+    journal.verdict(Verdict(plugin="p", op="relu", dtype="float64", status="passed", examples=3))
+    journal.end(run)
+    return (folder / "journal.jsonl").read_text().splitlines()
+
+
+@pytest.mark.parametrize("line, replace, says", [
+    (1, lambda v: {"verdict": {**v["verdict"], "status": "maybe"}}, "line 2: verdict/status: 'maybe' is not one of"),
+    (1, lambda v: {"verdict": {**v["verdict"], "examples": "many"}}, "line 2: verdict/examples: 'many' is not of type 'integer'"),
+    (0, lambda h: {**h, "planned": 5}, "line 1: planned: 5 is not of type 'array'"),
+    (2, lambda e: {"end": {"duration": 1.0}}, "line 3: end: 'incomplete' is a required property"),
+    (1, None, "line 2 is nested too deeply to read"),
+], ids=["unknown status", "wrong field type", "header", "end line", "deeply nested"])
+def test_a_journal_given_to_oracle_report_is_checked_line_by_line_on_load(here, line, replace, says):
+    lines = _journal(here)
+    assert invoke("report", "journal.jsonl", "--html", "ok").exit_code == 0
+    # json.dumps could not write the deeply nested line itself
+    lines[line] = json.dumps(replace(json.loads(lines[line]))) if replace else "[" * 100_000 + "]" * 100_000
+    (here / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    one_line(invoke("report", "bad.jsonl", "--html", "bad"), 2, f"bad.jsonl: {says}")
+    assert not (here / "bad").exists()
+
+
 # --------------------------------------------------------------------------- targets that fight back
 
 @pytest.mark.parametrize("workers", ["0", "1"])

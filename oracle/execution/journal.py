@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..result import Run, RunFormatError, Verdict
+from ..schemas import SchemaError, validate
 
 __all__ = ["JOURNAL_NAME", "KILLED", "Journal", "read"]
 
@@ -68,9 +69,15 @@ def read(path: str | os.PathLike) -> Run:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 raise RunFormatError(f"line {number} is not JSON") from None
+            except RecursionError:
+                raise RunFormatError(f"line {number} is nested too deeply to read; not an oracle journal") from None
+            if number == 1 and (not isinstance(record, dict) or record.get("journal") != FORMAT):
+                raise RunFormatError("not an oracle journal (its first line names no journal format 1)")
+            try:          # checked against the schema before any field is read: a bad line is named, not a crash
+                validate("journal", record)
+            except SchemaError as error:
+                raise RunFormatError(f"line {number}: {error}") from None
             if number == 1:
-                if not isinstance(record, dict) or record.get("journal") != FORMAT:
-                    raise RunFormatError("not an oracle journal (its first line names no journal format 1)")
                 header = record
             elif "verdict" in record:
                 verdicts.append(Verdict.from_dict(record["verdict"]))

@@ -72,9 +72,27 @@ def validate(kind: str, data: Any) -> Any:
     error = best_match(_validator(kind).iter_errors(data))   # inside a oneOf, the branch that came closest
     if error is None:
         return data
+    error = _furthest_branch(error)
     where = "/".join(map(str, error.absolute_path))
     message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
     raise SchemaError(f"{where + ': ' if where else ''}{message} (not an oracle {kind} file of this version)")
+
+
+def _furthest_branch(error):
+    """Inside a oneOf, the error of the one branch that got furthest into the data, when one did.
+
+    best_match stops at the oneOf when its branches' errors tie ("'end' misses 'incomplete'" against
+    "'verdict' is required"); a journal line holding "end" is judged as an end line.
+    """
+    from jsonschema.exceptions import best_match
+
+    while error.validator in ("oneOf", "anyOf") and error.context:
+        deepest = max(len(e.absolute_path) for e in error.context)
+        furthest = [e for e in error.context if len(e.absolute_path) == deepest]
+        if deepest == len(error.absolute_path) or len({e.schema_path[0] for e in furthest}) != 1:
+            break
+        error = best_match(furthest)
+    return error
 
 
 def load_json(path: str | Path, kind: str) -> Any:
