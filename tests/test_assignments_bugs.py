@@ -50,3 +50,12 @@ def test_the_overwrite_bug_shrinks_to_overlapping_windows(tmp_path):
     v = verdict(path, "max_pool_naive", examples=25)
     hyper = v.case.hyper
     assert hyper["stride"] < max(hyper["pool_height"], hyper["pool_width"])
+
+
+def test_a_pool_backward_that_assumes_square_windows_is_caught_on_a_non_square_pool(tmp_path):
+    # Right for every square pool: only a pool_height × pool_width window with the two different shows it.
+    path = planted(tmp_path, "layers.py", "window = x[n, c, i * stride:i * stride + ph, j * stride:j * stride + pw]",
+                   "window = x[n, c, i * stride:i * stride + ph, j * stride:j * stride + ph]")
+    v = verdict(path, "max_pool_naive", examples=25)
+    assert (v.status, v.check, v.source_function) == ("failed", "reference", "max_pool_backward_naive"), v.message
+    assert v.case.hyper["pool_height"] != v.case.hyper["pool_width"]

@@ -1,7 +1,7 @@
 """No false alarm: our correct assignment-style layers pass in float64 and float32."""
 
 import pytest
-from assignment_support import CORPUS, implementation
+from assignment_support import CORPUS, implementation, planted
 
 from oracle.run import judge
 
@@ -47,3 +47,12 @@ def test_plugins_are_strict_by_default_and_may_choose():
         plugin.pullback("relu", relu)
     assert judge(strict.implementations[0], "float32", examples=5).check == "dtype"
     assert judge(lenient.implementations[0], "float32", examples=5).status == "passed"
+
+
+def test_a_float64_gradient_with_wrong_values_still_fails_on_its_values(tmp_path):
+    # db built in np.zeros (float64) and divided by N: the dtype is only reported, the value fails.
+    path = planted(tmp_path, "layers.py", "    db = np.sum(dout, axis=0)\n",
+                   "    db = np.zeros(b.shape)\n    db += np.sum(dout, axis=0) / x.shape[0]\n")
+    v = judge(implementation(path, "affine"), "float32", examples=25, seed=7)
+    assert (v.status, v.check, v.argument) == ("failed", "reference", "b"), v.message
+    assert any("float64 for a float32 input" in hint for hint in v.hints)

@@ -1,7 +1,10 @@
 """Failures speak of the student's code: its function and file:line, its source on the page, a reproduce line that works."""
 
 import json
-import shlex
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from assignment_support import verdict
@@ -36,18 +39,23 @@ def test_the_page_shows_the_function_source_with_its_line_numbers():
 
 
 def test_the_reproduce_line_works_as_printed(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)   # the local example database goes here, not into the project
-    first = tmp_path / "first.json"
-    result = CliRunner().invoke(cli, [
-        "check", str(EXAMPLE), "--op", "max_pool_naive", "--dtype", "float64", "--seed", "5", "--examples", "30",
-        "--report", str(tmp_path / "report"), "--json", str(first)])
+    # As a user runs it: from the project's folder, the file named relatively; then the printed line,
+    # copied as it is into a shell, in a checkout that has no saved examples (only the seed carries the case).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples" / "cs231n").mkdir(parents=True)
+    shutil.copy(EXAMPLE, tmp_path / "examples" / "cs231n" / "layers.py")
+    result = CliRunner().invoke(cli, ["check", "examples/cs231n/layers.py", "--op", "max_pool_naive", "--dtype", "float64",
+                                      "--seed", "5", "--examples", "30", "--report", "first"])
     assert result.exit_code == 1, result.output
-    (v,) = json.loads(first.read_text())["verdicts"]
-    command = shlex.split(v["reproduce"])
-    assert command[:2] == ["oracle", "check"]
-    again = tmp_path / "again.json"
-    result = CliRunner().invoke(cli, command[1:] + ["--report", str(tmp_path / "report2"), "--json", str(again)])
-    assert result.exit_code == 1, result.output
-    (w,) = json.loads(again.read_text())["verdicts"]
-    assert (w["check"], w["case"]["seed"], w["case"]["hyper"]) == (v["check"], v["case"]["seed"], v["case"]["hyper"])
-    assert "max_pool_backward_naive at" in result.output
+    (v,) = json.loads((tmp_path / "first" / "run.json").read_text())["verdicts"]
+    printed = [line.split("reproduce", 1)[1].strip() for line in result.output.splitlines() if "reproduce " in line]
+    assert printed == [v["reproduce"]]
+    assert printed[0].startswith("oracle check examples/cs231n/layers.py --op max_pool_naive")
+    shutil.rmtree(tmp_path / ".oracle")
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    done = subprocess.run(printed[0], shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "max_pool_backward_naive at" in done.stdout
+    (w,) = json.loads((tmp_path / "reports" / "run.json").read_text())["verdicts"]
+    assert (w["check"], w["case"]["seed"], w["case"]["hyper"], w["case"]["dims"]) == \
+        (v["check"], v["case"]["seed"], v["case"]["hyper"], v["case"]["dims"])
