@@ -202,6 +202,13 @@ def test_python_dash_m_oracle_is_the_command_line(project):
     assert result.stderr.strip() == "oracle: unknown op 'ReLU'; did you mean relu? (op names are lower case)"
 
 
+def test_a_module_registering_an_op_in_the_wrong_case_is_one_line_with_the_suggestion(project):
+    (project / "caps.py").write_text(LAYERS.replace('plugin.pullback("relu")', 'plugin.pullback("ReLU")'))
+    result = invoke("check", "caps.py", *FAST)
+    one_line_exit_2(result, "unknown op 'ReLU'; did you mean relu? (op names are lower case)")
+    assert "add_const" not in result.output           # a suggestion, not the catalogue
+
+
 def test_reports_json_junit_and_baselines_are_written_with_the_users_umask(project):
     old = os.umask(0o022)
     try:

@@ -206,7 +206,9 @@ def test_a_plugin_bound_to_two_names_is_judged_once(here):
     assert [v.id for v in Run.load(here / "run.json").verdicts] == ["twice/relu/float64"]
 
 
-def test_the_time_budget_is_checked_between_cases_of_one_verdict(here):
+# In a worker process the budget must outlast the worker's start (JAX's import) for a case to begin.
+@pytest.mark.parametrize("workers, budget", [(0, 0.5), (1, 8.0)])
+def test_the_time_budget_is_checked_between_cases_of_one_verdict(here, workers, budget):
     plugin = oracle.Plugin("slow")
 
     @plugin.pullback("relu")
@@ -215,9 +217,10 @@ def test_the_time_budget_is_checked_between_cases_of_one_verdict(here):
         return x * (x > 0), lambda g: (g * (x > 0),)
 
     started = time.perf_counter()
-    run = oracle.check([plugin], examples=1000, dtypes=["float64"], seed=1, time_budget=0.5, workers=0)
-    assert time.perf_counter() - started < 10        # 1000 cases would take well over a minute
+    run = oracle.check([plugin], examples=1000, dtypes=["float64"], seed=1, time_budget=budget, workers=workers)
+    assert time.perf_counter() - started < budget + 10        # 1000 cases would take well over a minute
     assert run.incomplete and run.stopped_because == "time budget"
+    assert run.missing == ["slow/relu/float64"] and not run.ok       # a verdict cut short is not a pass
 
 
 @pytest.mark.parametrize("option, path, says", [
@@ -310,6 +313,29 @@ def test_control_sequences_never_reach_the_terminal(here):
         assert char not in result.output
     assert "raised ValueError: evilbellred at loud.py" in result.stdout
     assert HOSTILE in Run.load(here / "run.json").verdicts[0].message       # the JSON keeps it whole
+
+
+def test_control_sequences_in_plugin_and_implementation_names_never_reach_the_terminal(here):
+    (here / "names.py").write_text(f"import oracle\nplugin = oracle.Plugin({'lo' + HOSTILE!r})\n\n"
+                                   f"@plugin.pullback('relu', name={'re' + HOSTILE!r})\n"
+                                   "def relu(x):\n    return x * (x > 0), lambda g: (2 * g * (x > 0),)\n")
+    checked = invoke("check", "names.py", *FAST, "--json", "run.json")
+    listed = invoke("list", "names.py")
+    assert checked.exit_code == 1 and listed.exit_code == 0, checked.output + listed.output
+    for char in "\x1b\x07\x00\x9b":
+        assert char not in checked.output and char not in listed.output
+    assert "FAILED loevilbellred reevilbellred (relu) float64" in checked.stdout
+    assert "plugin loevilbellred" in listed.stdout
+    assert Run.load(here / "run.json").verdicts[0].plugin == "lo" + HOSTILE
+
+
+def test_a_one_megabyte_message_is_cut_in_the_terminal_and_kept_whole_in_the_json(here):
+    (here / "long.py").write_text("import oracle\nplugin = oracle.Plugin('long')\n\n@plugin.pullback('relu')\n"
+                                  "def relu(x):\n    raise ValueError('x' * 1_000_000)\n")
+    result = invoke("check", "long.py", *FAST, "--json", "run.json")
+    assert result.exit_code == 1
+    assert len(result.output) < 50_000 and "more characters; the run's JSON holds the full text" in result.stdout
+    assert "x" * 1_000_000 in Run.load(here / "run.json").verdicts[0].message
 
 
 def test_for_terminal_removes_csi_osc_and_c0_c1_controls_but_keeps_newlines_and_tabs():
