@@ -253,7 +253,16 @@ class Run:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process's umask, read where the system shows it: setting it to read it leaves, for a moment,
+    the files other threads create (the journal, a report being written beside) open to everyone."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)       # no /proc (macOS, or Linux before 4.7): the only portable way
     os.umask(mask)
     return mask
 

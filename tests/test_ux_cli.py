@@ -262,3 +262,18 @@ def test_the_built_distributions_carry_license_changelog_py_typed_and_schemas(tm
     assert {"oracle/py.typed", "oracle/schemas/run.schema.json", "oracle/schemas/journal.schema.json",
             "oracle/schemas/baseline.schema.json", "oracle/__main__.py"} <= in_wheel
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in in_wheel)
+
+
+def test_writing_a_report_reads_the_umask_without_setting_it(tmp_path, monkeypatch):
+    """Setting the umask to read it would, for a moment, leave the files other threads create open to all."""
+    status = Path("/proc/self/status")
+    shown = [line for line in status.read_text().splitlines() if line.startswith("Umask:")] if status.exists() else []
+    if not shown:
+        pytest.skip("this system does not show the umask in /proc")
+    from oracle.result import write_atomic
+
+    calls = []
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or mask)
+    write_atomic(tmp_path / "run.json", "{}")
+    assert calls == []
+    assert stat.S_IMODE((tmp_path / "run.json").stat().st_mode) == 0o666 & ~int(shown[0].split()[1], 8)
