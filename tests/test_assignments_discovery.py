@@ -316,3 +316,13 @@ def test_a_layers_file_that_does_not_parse_is_listed_with_the_reason(tmp_path):
     plugins = {p.name: p for p in discover(str(tmp_path / "a2"))}
     assert set(plugins) == {"layers", "rnn_layers"}
     assert "not valid Python 3: line 2" in dict(plugins["layers"].not_found)["layers.py"]
+
+
+def test_any_suffix_names_another_implementation_of_the_same_layer(tmp_path):
+    conv = (CORPUS / "fast_layers.py").read_text()
+    source = conv + "\n" + conv.replace("conv_forward_fast", "conv_forward_strides").replace(
+        "conv_backward_fast", "conv_backward_strides").replace("max_pool_forward_fast", "max_pool_forward_im2col").replace(
+        "max_pool_backward_fast", "max_pool_backward_im2col")
+    (plugin,) = discover(str(write(tmp_path, "fast_layers.py", source)))
+    assert {i.label: i.op for i in plugin.implementations} == {
+        "conv_fast": "conv2d", "conv_strides": "conv2d", "max_pool_fast": "max_pool", "max_pool_im2col": "max_pool"}

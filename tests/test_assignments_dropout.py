@@ -71,3 +71,19 @@ def test_a_backward_that_forgets_the_rescale_fails(tmp_path):
 ''', '''        dx = dout * (mask != 0)
 ''')
     assert (v.status, v.check, v.argument) == ("failed", "dropout_backward", "x")
+
+
+def test_a_mask_that_scales_by_random_amounts_fails_the_forward(tmp_path):
+    # Shrunk to one element, it is a kept element with the wrong scale.
+    v = dropout(tmp_path, KEEP_MASK, "mask = np.random.rand(*x.shape) / p")
+    assert (v.status, v.check, v.source_function) == ("failed", "dropout_forward", "dropout_forward")
+
+
+def test_the_backward_in_test_mode_must_pass_the_upstream_gradient_through(tmp_path):
+    v = dropout(tmp_path, '''    elif mode == "test":
+        dx = dout
+''', '''    elif mode == "test":
+        dx = dout * dropout_param["p"]
+''')
+    assert (v.status, v.check, v.source_function) == ("failed", "dropout_backward", "dropout_backward")
+    assert v.case.hyper["mode"] == "test"
