@@ -326,3 +326,14 @@ def test_any_suffix_names_another_implementation_of_the_same_layer(tmp_path):
     (plugin,) = discover(str(write(tmp_path, "fast_layers.py", source)))
     assert {i.label: i.op for i in plugin.implementations} == {
         "conv_fast": "conv2d", "conv_strides": "conv2d", "max_pool_fast": "max_pool", "max_pool_im2col": "max_pool"}
+
+
+def test_oracle_list_of_a_folder_shows_every_file_found_and_what_was_not(tmp_path):
+    write(tmp_path, "assignment2/cs231n/__init__.py", "")
+    write(tmp_path, "assignment2/cs231n/layers.py", SKELETON)
+    write(tmp_path, "assignment2/cs231n/fast_layers.py", (CORPUS / "fast_layers.py").read_text())
+    result = CliRunner().invoke(cli, ["list", str(tmp_path / "assignment2")])
+    assert result.exit_code == 0, result.output
+    assert "plugin cs231n.fast_layers" in result.output and "plugin cs231n.layers" in result.output
+    assert "conv_forward_fast + conv_backward_fast" in result.output
+    assert "not judged: relu_forward: not implemented" in result.output
