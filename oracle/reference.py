@@ -124,6 +124,14 @@ def _hyper_value(value: Any, precision: str) -> np.ndarray:
     return np.asarray(value, dtype=precision)
 
 
+def _ran(program: Callable, *args: Any) -> Any:
+    """A program's outputs, read into NumPy. JAX runs a program asynchronously, so one that cannot run
+    (a stored program missing one of its kernels) fails here, when its outputs are read, not when it is called."""
+    import jax
+
+    return jax.tree_util.tree_map(np.asarray, program(*args))
+
+
 def _signature(arrays: Sequence[np.ndarray]) -> tuple:
     return tuple((a.shape, a.dtype.str) for a in arrays)
 
@@ -169,14 +177,15 @@ def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precisio
                             lower, stored)
 
 
-def stored_program(name: str, spec: Spec, static: tuple, jitted: Any, args: tuple, precision: str) -> Callable:
+def stored_program(name: str, spec: Spec, static: tuple, jitted: Any, args: tuple, precision: str,
+                   stored: bool = True) -> Callable:
     """`jitted` compiled at these arguments (a tuple of groups of arrays), kept as the value-and-VJP
-    program is (reference_modes' programs)."""
+    program is (reference_modes' programs). stored=False compiles afresh."""
     from . import executables
 
     signature = (name, spec.name, static, tuple(_signature(g) for g in args), precision)
     return _load_or_compile(signature, lambda: executables.program_key(spec, static, args, precision, program=name),
-                            lambda: (jitted.lower(*args), []))[0]
+                            lambda: (jitted.lower(*args), []), stored)[0]
 
 
 class _Flat:
@@ -248,17 +257,19 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
         if flat is not None:
             ct = tuple(flat.pad(c, 0.0) for c in ct)
         try:
-            outputs, grads = (value_and_vjp if program is None else program)(primals, others, ct)
+            outputs, grads = _ran(value_and_vjp if program is None else program, primals, others, ct)
         except Exception:
             if program is None:
                 raise
-            try:   # a stored program that does not run (written by another jaxlib build): compile it again
+            # A stored program that does not run (written by another jaxlib build, or serialized
+            # without one of its kernels, which XLA's CPU backend sometimes does): compile it again.
+            try:
                 program, _ = _compiled(spec, static, primals, others, precision, stored=False)
-                outputs, grads = program(primals, others, ct)
+                outputs, grads = _ran(program, primals, others, ct)
             except Exception:  # noqa: BLE001
                 # Traceable in shape but not in value (a Python branch on data): op by op may still work.
                 _UNTRACEABLE.add(spec.name)
-                outputs, grads = value_and_vjp(primals, others, ct)
+                outputs, grads = _ran(value_and_vjp, primals, others, ct)
     if flat is not None:
         outputs, grads = tuple(flat.cut(o) for o in outputs), tuple(flat.cut(g) for g in grads)
     return (tuple(np.asarray(o, dtype=np.float64) for o in outputs), cotangent,

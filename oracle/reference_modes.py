@@ -20,6 +20,7 @@ from .reference import (
     _hashable,
     _hyper_value,
     _programs,
+    _ran,
     stored_program,
 )
 
@@ -69,10 +70,14 @@ def reference_modes(case: Case, tangents: Sequence[np.ndarray], cotangent: Seque
         primals, others, static = _arguments(case, precision)
         program = _mode_program(case.spec, static)
         groups = [tuple(np.asarray(a).astype(precision) for a in group) for group in (tangents, cotangent, direction)]
+        args = (primals, others, *groups)
         try:
-            compiled = stored_program("modes", case.spec, static, program, (primals, others, *groups), precision)
-            tangent_out, second = compiled(primals, others, *groups)
-        except Exception:  # noqa: BLE001 - a reference that traces only op by op (a Python branch on data)
-            tangent_out, second = program.__wrapped__(primals, others, *groups)
+            tangent_out, second = _ran(stored_program("modes", case.spec, static, program, args, precision), *args)
+        except Exception:  # noqa: BLE001
+            try:   # a stored program that does not run: compile it again
+                tangent_out, second = _ran(stored_program("modes", case.spec, static, program, args, precision,
+                                                          stored=False), *args)
+            except Exception:  # noqa: BLE001 - a reference that traces only op by op (a Python branch on data)
+                tangent_out, second = _ran(program.__wrapped__, *args)
     return (tuple(np.asarray(t, dtype=np.float64) for t in tangent_out),
             tuple(np.asarray(g, dtype=np.float64) for g in second))

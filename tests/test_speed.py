@@ -227,6 +227,35 @@ def test_an_unreadable_stored_program_is_compiled_again(store):
     assert compiled_programs(lambda: judge(impl, "float64", examples=4, seed=8)) > 0
 
 
+class _FailsWhenRead:
+    """An output of a program that cannot run: JAX reports it when the value is read, not at the call."""
+
+    def __array__(self, dtype=None, copy=None):
+        raise RuntimeError("NOT_FOUND: Function copy_bitcast_fusion.1 not found")
+
+
+def test_a_stored_program_that_fails_when_its_outputs_are_read_is_compiled_again(store, monkeypatch):
+    from oracle import executables
+
+    impl = dataclasses.replace(gatecore("tanh"), spec=dataclasses.replace(get("tanh"), name="tanh_kernelless"))
+    expected = judge(impl, "float64", examples=4, seed=8)
+    as_in_a_new_process()
+    real_load = executables.load
+
+    def load_without_kernels(key):
+        found = real_load(key)
+        if found is None:
+            return None
+        broken = lambda *args: tuple(tuple(_FailsWhenRead() for _ in group) for group in found[0](*args))
+        return broken, found[1]
+
+    monkeypatch.setattr(executables, "load", load_without_kernels)
+    again = []
+    assert compiled_programs(lambda: again.append(judge(impl, "float64", examples=4, seed=8))) > 0
+    assert expected.status == "passed"
+    assert (again[0].status, again[0].examples) == (expected.status, expected.examples)
+
+
 def test_only_references_whose_whole_source_the_key_sees_are_stored():
     from oracle.executables import program_key
 
