@@ -7,7 +7,6 @@ tests/test_assignments_corpus.py. Here each meaning is pinned down on its own.)
 import jax
 import numpy as np
 import pytest
-
 from oracle.specs import get
 
 ASSIGNMENT_OPS = ["affine_nd", "batchnorm_running", "spatial_batchnorm", "spatial_groupnorm", "max_pool", "rnn_step",

@@ -36,7 +36,8 @@ from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["FLOAT64_GRADS", "TABLE", "Argument", "Convention", "parse_call", "parse_conventions", "table"]
+__all__ = ["BUILT_IN", "FLOAT64_GRADS", "TABLE", "Argument", "Convention", "in_force", "parse_call", "parse_conventions",
+           "table", "use"]
 
 # What a float64 gradient for a float32 input does to the gate of a discovered assignment file.
 # "warn": reported, values still judged, gate unaffected. Course code builds its gradients with
@@ -171,6 +172,24 @@ TABLE: list[Convention] = [
     Convention("temporal_affine", "temporal_affine", "x, w, b"),
     Convention("temporal_softmax_loss", "temporal_softmax_loss", "x, y, mask", kind="loss"),
 ]
+BUILT_IN: tuple[Convention, ...] = tuple(TABLE)
+
+
+def in_force() -> tuple[Convention, ...] | None:
+    """The table as this process has it, when Python code changed it (None while it is the built-in one).
+
+    Worker processes start with the built-in table; the supervisor hands them this with each job.
+    """
+    return None if tuple(TABLE) == BUILT_IN else tuple(TABLE)
+
+
+def use(rows: Sequence[Convention] | None) -> bool:
+    """Make `rows` (None: the built-in rows) the table of this process; True when that changed it."""
+    wanted = list(BUILT_IN if rows is None else rows)
+    if TABLE == wanted:
+        return False
+    TABLE[:] = wanted
+    return True
 
 
 def parse_conventions(raw: Any, where: str) -> tuple[Convention, ...]:
@@ -185,7 +204,7 @@ def parse_conventions(raw: Any, where: str) -> tuple[Convention, ...]:
             raise UsageError(f"{where}: row {i + 1} needs stem, op and call")
         unknown = set(row) - allowed
         if unknown:
-            raise UsageError(f"{where}: row {i + 1} has unknown key {sorted(unknown)[0]!r}; known: {', '.join(sorted(allowed))}")
+            raise UsageError(f"{where}: row {i + 1} has unknown key {min(unknown)!r}; known: {', '.join(sorted(allowed))}")
         try:
             parsed.append(Convention(**{k: tuple(v) if k == "evenly" else v for k, v in row.items()}))
         except UsageError as error:

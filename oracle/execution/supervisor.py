@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
+from ..conventions import assignment_table
 from ..errors import TargetError, UsageError
 from ..result import Run, Verdict
 from . import pool as pools
@@ -209,7 +210,8 @@ def _discover(targets: Sequence[Any], inline: bool, executor: str | None, remote
             local.update({(i.plugin, i.label): i for p in found for i in p.implementations})
             infos.extend(describe(p) for p in found)
         elif executor == "dask":
-            infos.extend(remote[0].submit(discover_job, target, None, None, os.getcwd(), tuple(sys.path)).result())
+            infos.extend(remote[0].submit(discover_job, target, None, None, os.getcwd(), tuple(sys.path),
+                                          assignment_table.in_force()).result())
         else:
             loader = loader or _pools_for(max(1, size), keep_pool)
             infos.extend(_discover_in_worker(target, loader[0], scratch, limits))
@@ -253,7 +255,7 @@ def _notify(listener: Any, event: str, *args: Any) -> None:
 def _discover_in_worker(target: str, pool: pools.WorkerPool, scratch: Path, limits: Limits) -> list[PluginInfo]:
     """Import the target in a worker; a target that ends, hangs or crashes the worker is a one-line TargetError."""
     beat, out = str(scratch / "discover.beat"), str(scratch / "discover.out")
-    future = pool.submit(discover_job, target, beat, out, os.getcwd(), tuple(sys.path))
+    future = pool.submit(discover_job, target, beat, out, os.getcwd(), tuple(sys.path), assignment_table.in_force())
     while True:
         done, _ = wait([future], timeout=POLL)
         if done:
@@ -274,7 +276,8 @@ def _discover_in_worker(target: str, pool: pools.WorkerPool, scratch: Path, limi
 
 def _judge(work, settings, executors, local, scratch, limits, listener, book, time_budget, clock, run) -> list[Verdict]:
     here, path = os.getcwd(), tuple(sys.path)
-    pending = [Job(i, info, dtype, dict(settings), cwd=here, path=path) for i, (info, dtype) in enumerate(work)]
+    pending = [Job(i, info, dtype, dict(settings), cwd=here, path=path, conventions=assignment_table.in_force())
+               for i, (info, dtype) in enumerate(work)]
     pending.reverse()
     slots = Slots(executors)
     running: dict[Future, Running] = {}

@@ -70,6 +70,7 @@ class Job:
     output: str | None = None          # file that receives the worker's fd 1 and 2 during the job
     cwd: str = ""                      # the supervisor's folder and import path when the job was made
     path: tuple[str, ...] = ()
+    conventions: tuple | None = None   # the supervisor's assignment conventions, where Python code changed them
 
 
 def describe(plugin: Any, ref_for=None) -> PluginInfo:
@@ -156,6 +157,10 @@ def _fresh_state(job: Job) -> None:
         pass
     if job.path:
         sys.path[:] = list(job.path) + [p for p in _START["path"] if p not in job.path]
+    from ..conventions import assignment_table
+
+    if assignment_table.use(job.conventions):
+        _plugins_by_target.clear()     # found under another table
     if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():   # not in dask's threads
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
@@ -262,11 +267,11 @@ def resolve(ref: ImplRef) -> Any:
 
 
 def discover_job(target: str, heartbeat: str | None = None, output: str | None = None, cwd: str = "",
-                 path: tuple[str, ...] = ()) -> list[PluginInfo]:
+                 path: tuple[str, ...] = (), conventions: tuple | None = None) -> list[PluginInfo]:
     """Import a target here, in the worker; plain descriptors of what it registers."""
     from ..errors import TargetError
 
-    _fresh_state(Job(-1, None, "", {}, heartbeat, output, cwd, path))   # type: ignore[arg-type]
+    _fresh_state(Job(-1, None, "", {}, heartbeat, output, cwd, path, conventions))   # type: ignore[arg-type]
     beat = Heartbeat(heartbeat)
     beat("loading")
     try:
