@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from . import layouts
 from .cases import Case
-from .spec import Spec, SpecError
+from .spec import Spec
 
 __all__ = ["COMPILER_OPTIONS", "MAX_COMPILED", "reference"]
 
@@ -188,31 +189,16 @@ def stored_program(name: str, spec: Spec, static: tuple, jitted: Any, args: tupl
                             lambda: (jitted.lower(*args), []), stored)[0]
 
 
-class _Flat:
-    """An elementwise spec's arrays laid out flat and padded to a power-of-two size, so that one compiled
-    program serves every shape of up to that many elements (Spec.elementwise)."""
+@lru_cache(maxsize=2048)
+def _output_shapes(spec: Spec, static: tuple, primals: tuple, others: tuple) -> list[tuple[int, ...]]:
+    """The reference's output shapes at these argument signatures ((shape, dtype) pairs), by tracing
+    its forward: what a program compiled for a padded layout cannot tell."""
+    import jax
 
-    FILL = 1.0    # inside every catalogue domain (log and 1/x need it): padding never makes a NaN or a warning
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.shape = shape
-        self.size = int(np.prod(shape, dtype=np.int64))
-        self.bucket = 1 << max(0, (self.size - 1).bit_length())
-
-    @classmethod
-    def of(cls, spec: Spec, inputs: dict[str, np.ndarray]) -> _Flat | None:
-        shapes = {a.shape for a in inputs.values()}
-        if not spec.elementwise or len(shapes) != 1 or any(a.dtype.kind != "f" for a in inputs.values()):
-            return None
-        return cls(shapes.pop())
-
-    def pad(self, a: np.ndarray, fill: float) -> np.ndarray:
-        padded = np.full(self.bucket, fill, dtype=a.dtype)
-        padded[: self.size] = a.reshape(-1)
-        return padded
-
-    def cut(self, a: np.ndarray) -> np.ndarray:
-        return np.asarray(a)[: self.size].reshape(self.shape)
+    forward = _programs(spec, static)[0]
+    as_structs = [tuple(jax.ShapeDtypeStruct(shape, np.dtype(dtype)) for shape, dtype in group)
+                  for group in (primals, others)]
+    return [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, *as_structs))]
 
 
 def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], tuple[np.ndarray, ...]],
@@ -232,12 +218,13 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
     wanted = spec.differentiable
     static = tuple((k, _hashable(v)) for k, v in case.hyper.items() if not spec.hyper[k].traced)
     inputs = {n: _array(a, precision) for n, a in case.inputs.items()}
-    flat = _Flat.of(spec, inputs)
-    if flat is not None:
-        inputs = {n: flat.pad(a, _Flat.FILL) for n, a in inputs.items()}
+    laid = layouts.layout(spec, inputs)
+    true = ([inputs[n] for n in wanted], [inputs[n] for n in spec.input_names if n not in wanted])
+    if laid is not None:
+        inputs = laid.inputs(inputs)
     primals = tuple(inputs[n] for n in wanted)
-    others = tuple(inputs[n] for n in spec.input_names if n not in wanted) + tuple(
-        _hyper_value(v, precision) for k, v in case.hyper.items() if spec.hyper[k].traced)
+    hyper = tuple(_hyper_value(v, precision) for k, v in case.hyper.items() if spec.hyper[k].traced)
+    others = tuple(inputs[n] for n in spec.input_names if n not in wanted) + hyper
     with jax.enable_x64(True):
         program = None
         if spec.name not in _UNTRACEABLE:
@@ -248,14 +235,12 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
         forward, value_and_vjp, _ = _programs(spec, static)
         if program is None:
             shapes = [tuple(np.shape(o)) for o in _as_tuple(forward(primals, others))]
-        if flat is not None:
-            if any(s != (flat.bucket,) for s in shapes):
-                raise SpecError(f"spec {spec.name!r} is declared elementwise, but its reference changes the shape")
-            shapes = [flat.shape] * len(shapes)
-        cotangent = cotangent_for(shapes)
+        true_shapes = shapes if laid is None else laid.output_shapes(spec, shapes, lambda: _output_shapes(
+            spec, static, _signature(true[0]), _signature(true[1]) + _signature(hyper)))
+        cotangent = cotangent_for(true_shapes)
         ct = tuple(np.asarray(c, dtype=precision) for c in cotangent)
-        if flat is not None:
-            ct = tuple(flat.pad(c, 0.0) for c in ct)
+        if laid is not None:
+            ct = tuple(laid.cotangent(c, s) for c, s in zip(ct, shapes))
         try:
             outputs, grads = _ran(value_and_vjp if program is None else program, primals, others, ct)
         except Exception:
@@ -270,7 +255,8 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
                 # Traceable in shape but not in value (a Python branch on data): op by op may still work.
                 _UNTRACEABLE.add(spec.name)
                 outputs, grads = _ran(value_and_vjp, primals, others, ct)
-    if flat is not None:
-        outputs, grads = tuple(flat.cut(o) for o in outputs), tuple(flat.cut(g) for g in grads)
+    if laid is not None:
+        outputs = tuple(laid.cut(o, s) for o, s in zip(outputs, true_shapes))
+        grads = tuple(laid.cut(g, a.shape) for g, a in zip(grads, true[0]))
     return (tuple(np.asarray(o, dtype=np.float64) for o in outputs), cotangent,
             tuple(np.asarray(g, dtype=np.float64) for g in grads))

@@ -268,7 +268,11 @@ class Spec:
                  rounding is known to be worse (normalisations).
     elementwise: the reference maps array inputs of one shape element by element, so its value at an
                  element depends on that element alone: one compiled program per flat size bucket
-                 serves every shape (oracle.reference pads, evaluates, and cuts the result back).
+                 serves every shape (oracle.layouts pads, evaluates, and cuts the result back).
+    padded:      dims along which zeros appended to every input leave the reference's outputs at the
+                 original positions unchanged (independent rows; terms of a sum that a zero makes
+                 vanish): one compiled program serves every size of them up to the dim's upper bound
+                 (oracle.layouts). Such a dim must stand alone in its inputs' shapes.
     stochastic:  the forward draws random numbers of its own (dropout): it is judged from what its
                  output reveals (a property), not by finite differences or by calling it twice.
     math:        the op in one line.
@@ -288,6 +292,7 @@ class Spec:
     math: str = ""
     stochastic: bool = False
     elementwise: bool = False
+    padded: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -320,6 +325,13 @@ class Spec:
                 raise SpecError(f"spec {self.name!r}: weights {missing} are not inputs")
         if not any(arg.differentiable for arg in normalised.values()):
             raise SpecError(f"spec {self.name!r} has no differentiable input")
+        object.__setattr__(self, "padded", tuple(self.padded))
+        for dim in self.padded:
+            if dim not in names:
+                raise SpecError(f"spec {self.name!r}: padded dim {dim!r} is not a dim of its inputs")
+            if any(dim in pattern.dim_names() and (pattern.batch or dim not in pattern.parts)
+                   for pattern in (parse_shape(arg.shape) for arg in normalised.values())):
+                raise SpecError(f"spec {self.name!r}: padded dim {dim!r} must stand alone in its inputs' shapes")
 
     # -- derived views
 

@@ -3,6 +3,8 @@
 Every array input has the shape '*batch n'; the binary gates take two arrays of the same shape.
 """
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 
@@ -57,6 +59,6 @@ SPECS = [
     _unary("tanh", jnp.tanh, "tanh x;  dx = (1 - tanh² x) · dout"),
     _unary("relu", lambda x: jnp.maximum(x, 0.0), "max(0, x)",
            kinks=lambda x: x, properties=("relu_sparse",)),
-    Spec("leaky_relu", inputs={"x": X}, hyper={"alpha": choice(0.01, 0.1, 0.2)},
+    Spec("leaky_relu", inputs={"x": X}, hyper={"alpha": replace(choice(0.01, 0.1, 0.2), traced=True)},
          reference=_leaky_relu, kinks=lambda x, alpha: x, math="x if x > 0 else α · x", elementwise=True),
 ]

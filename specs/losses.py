@@ -42,14 +42,16 @@ def _svm_margins(x, y):
 
 
 def _two_layer_net(x, y, w1, w2):
-    hidden = 1.0 / (1.0 + jnp.exp(-(x @ w1)))
+    # jax.nn.sigmoid differentiates through its output, σ·(1 − σ), as the lectures' sigmoid gate does:
+    # the rounding estimate (oracle.rounding) then sees the cancellation in 1 − σ where σ saturates.
+    hidden = jax.nn.sigmoid(x @ w1)
     return jnp.sum((hidden @ w2 - y) ** 2)
 
 
 SPECS = [
-    Spec("softmax", inputs={"x": "n c"}, reference=_softmax,
+    Spec("softmax", inputs={"x": "n c"}, reference=_softmax, padded=("n",),
          math="pᵢⱼ = e^xᵢⱼ / Σₖ e^xᵢₖ over the last axis"),
-    Spec("log_softmax", inputs={"x": "n c"}, reference=_log_softmax,
+    Spec("log_softmax", inputs={"x": "n c"}, reference=_log_softmax, padded=("n",),
          math="xᵢⱼ - log Σₖ e^xᵢₖ over the last axis"),
     Spec("softmax_cross_entropy", inputs={"x": "n c", "y": labels("n", classes="c")},
          reference=_softmax_cross_entropy,
@@ -60,6 +62,6 @@ SPECS = [
     Spec("mse", inputs={"y_pred": "n d", "y": "n d"}, reference=lambda y_pred, y: jnp.mean((y_pred - y) ** 2),
          math="mean((y_pred - y)²) over all elements;  dy_pred = 2 (y_pred - y) / (N·D) = -dy"),
     Spec("two_layer_net", inputs={"x": data("n d"), "y": data("n o"), "w1": "d h", "w2": "h o"},
-         reference=_two_layer_net, weights=("w1", "w2"),
+         reference=_two_layer_net, weights=("w1", "w2"), padded=("d", "h", "o"),
          math="Σ (σ(x w1) w2 - y)²  over all elements; only w1, w2 are differentiated"),
 ]

@@ -1,7 +1,12 @@
-"""Shared helpers: judge one implementation quickly, with a fixed seed."""
+"""Shared helpers: judge one implementation quickly, with a fixed seed; count the reference programs
+JAX compiles; a compilation cache of a test's own."""
+
+from pathlib import Path
 
 import pytest
+from jax import monitoring
 
+from oracle import compile_cache
 from oracle.run import check
 from oracle.testing import as_plugin
 
@@ -20,3 +25,34 @@ def verdict_of(implementation, op, convention=None, dtype="float64", **options):
 @pytest.fixture
 def judge():
     return verdict_of
+
+
+def jax_events(run, event: str, functions: tuple[str, ...]) -> int:
+    """How many `event`s JAX records for reference programs (functions of these names) while run() runs."""
+    seen: list[str] = []
+
+    def listener(name: str, seconds: float, **kwargs) -> None:
+        if name == event and str(kwargs.get("fun_name")).removeprefix("jit(").removesuffix(")") in functions:
+            seen.append(name)
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        run()
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    return len(seen)
+
+
+def compiled_programs(run) -> int:
+    """How many reference programs JAX compiles (or loads from its cache) while run() runs."""
+    return jax_events(run, "/jax/core/compile/backend_compile_duration", ("value_and_vjp",))
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch):
+    """A compilation cache of this test's own, as a fresh process would find it."""
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "cache"))
+    compile_cache.configure(True)
+    yield tmp_path / "cache"
+    monkeypatch.delenv(compile_cache.ENV)
+    compile_cache.configure(True)

@@ -14,15 +14,14 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 import pytest
-from jax import monitoring
-from oracle.specs import CATALOGUE, get
+from conftest import compiled_programs, jax_events
+from oracle.specs import get
 
 import oracle
 from oracle import compile_cache
 from oracle.cases import KINK_MARGIN, build_case, kink_distance
 from oracle.config import Config, parse_table, resolve
 from oracle.plugin import discover
-from oracle.reference import reference
 from oracle.run import check, judge
 from oracle.spec import choice
 
@@ -135,27 +134,6 @@ def test_a_process_prunes_the_cache_at_start_only_when_none_did_in_the_last_inte
 
 # --------------------------------------------------------------------------- fewer programs
 
-def jax_events(run, event: str, functions: tuple[str, ...]) -> int:
-    """How many `event`s JAX records for reference programs (functions of these names) while run() runs."""
-    seen: list[str] = []
-
-    def listener(name: str, seconds: float, **kwargs) -> None:
-        if name == event and str(kwargs.get("fun_name")).removeprefix("jit(").removesuffix(")") in functions:
-            seen.append(name)
-
-    monitoring.register_event_duration_secs_listener(listener)
-    try:
-        run()
-    finally:
-        monitoring.unregister_event_duration_listener(listener)
-    return len(seen)
-
-
-def compiled_programs(run) -> int:
-    """How many reference programs JAX compiles (or loads from its cache) while run() runs."""
-    return jax_events(run, "/jax/core/compile/backend_compile_duration", ("value_and_vjp",))
-
-
 def gatecore(label: str):
     return next(i for p in discover("gatecore") for i in p.implementations if i.label == label)
 
@@ -178,16 +156,6 @@ def test_both_dtypes_of_an_op_are_searched_on_the_same_shapes(store):
 
 
 # --------------------------------------------------------------------------- compiled programs under the oracle's own key
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch):
-    """A compilation cache of this test's own, as a fresh process would find it."""
-    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "cache"))
-    compile_cache.configure(True)
-    yield tmp_path / "cache"
-    monkeypatch.delenv(compile_cache.ENV)
-    compile_cache.configure(True)
-
 
 def references_traced(run) -> int:
     """How many times a reference program is traced (for its shapes or its VJP) while run() runs."""
@@ -268,32 +236,6 @@ def test_only_references_whose_whole_source_the_key_sees_are_stored():
     # A reference from the user's own module may call helpers the key cannot see: JAX's cache alone serves it.
     own = dataclasses.replace(get("tanh"), reference=lambda x: x * 2.0)
     assert program_key(own, (), (x, ()), "float64") is None
-
-
-def test_one_program_serves_every_shape_of_an_elementwise_op_up_to_a_power_of_two_elements(store):
-    spec = dataclasses.replace(get("tanh"), name="tanh_flat")
-    cases = [build_case(spec, "float64", {"n": n}, batch, {}, seed=n) for n, batch in [(3, ()), (4, ()), (3, (2,)), (4, (2,))]]
-    assert compiled_programs(lambda: [reference(c, c.cotangent) for c in cases]) == 2     # 4 and 8 elements
-
-
-@pytest.mark.parametrize("name", [n for n, s in CATALOGUE.items() if s.elementwise])
-def test_an_elementwise_reference_on_a_shared_program_is_its_reference_on_the_shape_itself(name):
-    spec = get(name)
-    by_shape = dataclasses.replace(spec, name=f"{name}_by_shape", elementwise=False)
-    hyper = first_hyper(spec)
-    for seed, (n, batch) in enumerate([(3, (2,)), (5, ())]):
-        case = build_case(spec, "float32", {"n": n}, batch, hyper, seed)
-        shared, own = reference(case, case.cotangent), reference(dataclasses.replace(case, spec=by_shape), case.cotangent)
-        for a, b in zip(shared[0] + shared[2], own[0] + own[2]):
-            assert a.shape == b.shape == case.inputs["x"].shape
-            np.testing.assert_allclose(a, b, rtol=1e-15, atol=0)
-
-
-def first_hyper(spec) -> dict:
-    """Each hyper-parameter's simplest value: where its strategy shrinks to."""
-    from hypothesis import find
-
-    return {k: find(h.strategy({}), lambda _: True) for k, h in spec.hyper.items()}
 
 
 # --------------------------------------------------------------------------- kinks at any size
