@@ -5,7 +5,8 @@ small one. Two kinds of op let a program compiled for a larger shape give the ex
 smaller one:
 
 - Flat (Spec.elementwise): the value at an element depends on that element alone. Inputs are
-  flattened and padded to a power-of-two size; the outputs and gradients are cut back.
+  flattened and padded to a power-of-two size (at least MIN_FLAT); the outputs and gradients
+  are cut back.
 - Padded (Spec.padded): along some dims, zeros appended to every input leave the outputs at the
   original positions unchanged (independent rows, or terms of a sum that a zero makes vanish).
   Those dims are padded to the dim's upper bound (or, past it, to a power of two); the extra
@@ -32,6 +33,11 @@ def _power_of_two(size: int) -> int:
     return 1 << max(0, (size - 1).bit_length())
 
 
+# The smallest flat size: every small case of an elementwise op shares one program (running one of
+# 256 elements costs microseconds more than one of 4; compiling another costs tens of milliseconds).
+MIN_FLAT = 256
+
+
 class Flat:
     """An elementwise spec's arrays laid out flat and padded to a power-of-two size."""
 
@@ -40,7 +46,7 @@ class Flat:
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
         self.size = int(np.prod(shape, dtype=np.int64))
-        self.bucket = _power_of_two(self.size)
+        self.bucket = max(MIN_FLAT, _power_of_two(self.size))
 
     @classmethod
     def of(cls, spec: Spec, inputs: Mapping[str, np.ndarray]) -> Flat | None:

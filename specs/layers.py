@@ -81,10 +81,10 @@ def dropout_mask(shape, p, seed):
 
 
 def _dropout(x, p, seed):
-    # The mask is data, not a function of x: the gradient is dout * mask / (1 - p). The seed is
-    # traced (one compiled program serves every seed), so NumPy draws the mask in a callback.
-    mask = jax.pure_callback(lambda s: dropout_mask(x.shape, p, int(s)), jax.ShapeDtypeStruct(x.shape, jnp.bool_),
-                             seed, vmap_method="broadcast_all")
+    # The mask is data, not a function of x: the gradient is dout * mask / (1 - p). The seed and p
+    # are traced (one compiled program serves every seed and p), so NumPy draws the mask in a callback.
+    mask = jax.pure_callback(lambda s, q: dropout_mask(x.shape, float(q), int(s)),
+                             jax.ShapeDtypeStruct(x.shape, jnp.bool_), seed, p, vmap_method="broadcast_all")
     return x * mask.astype(x.dtype) / (1.0 - p)
 
 
@@ -104,7 +104,8 @@ SPECS = [
          reference=_max_pool2d, kinks=_pool_gaps, where=_pool_fits, dims=_IMAGE_DIMS, padded=("n", "c", "h", "w"),
          math="max over each size×size window, step stride;  dout goes to each window's maximum"),
     Spec("dropout", inputs={"x": "n d"},
-         hyper={"p": choice(0.5, 0.0, 0.25, 0.75), "seed": replace(integers(0, 2**32 - 1), traced=True)},
+         hyper={"p": replace(choice(0.5, 0.0, 0.25, 0.75), traced=True),
+                "seed": replace(integers(0, 2**32 - 1), traced=True)},
          reference=_dropout,
          math="x · mask / (1 - p),  mask = default_rng(seed).random(x.shape) >= p"),
 ]

@@ -26,9 +26,15 @@ def first_hyper(spec) -> dict:
 
 
 def test_one_program_serves_every_shape_of_an_elementwise_op_up_to_a_power_of_two_elements(store):
+    from oracle.layouts import MIN_FLAT
+
     spec = dataclasses.replace(get("tanh"), name="tanh_flat")
-    cases = [build_case(spec, "float64", {"n": n}, batch, {}, seed=n) for n, batch in [(3, ()), (4, ()), (3, (2,)), (4, (2,))]]
-    assert compiled_programs(lambda: [reference(c, c.cotangent) for c in cases]) == 2     # 4 and 8 elements
+    shapes = [(3, ()), (4, (2,)), (5, (3, 4)), (MIN_FLAT, ()), (MIN_FLAT + 1, ()), (MIN_FLAT, (2,))]
+    cases = [build_case(spec, "float64", {"n": n}, batch, {}, seed=n) for n, batch in shapes]
+    results = []
+    assert compiled_programs(lambda: results.extend(reference(c, c.cotangent) for c in cases)) == 2
+    for case, (outputs, _, grads) in zip(cases, results):
+        assert outputs[0].shape == grads[0].shape == case.inputs["x"].shape
 
 
 @pytest.mark.parametrize("name", [n for n, s in CATALOGUE.items() if s.elementwise])
