@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["compiling_afresh", "load", "program_key", "save"]
+__all__ = ["compiling_afresh", "load", "load_shapes", "program_key", "save", "save_shapes"]
 
 _FORMAT = 1
 _PREFIX = "oracle-reference-"
@@ -178,6 +178,28 @@ def load(key: str | None) -> tuple[Callable, list[tuple[int, ...]]] | None:
         return deserialize_and_load(payload, in_tree, out_tree), [tuple(s) for s in shapes]
     except Exception:   # noqa: BLE001 - an entry this JAX cannot load is only a miss: compile again
         return None
+
+
+def load_shapes(key: str | None) -> list[tuple[int, ...]] | None:
+    """Output shapes kept by save_shapes, or None."""
+    from . import compile_cache
+
+    files = compile_cache.store()
+    data = files.get(key) if key is not None and files is not None else None
+    try:
+        version, shapes = pickle.loads(data) if data is not None else (None, None)
+        return [tuple(int(n) for n in s) for s in shapes] if version == _FORMAT else None
+    except Exception:   # noqa: BLE001 - an unreadable entry is only a miss
+        return None
+
+
+def save_shapes(key: str | None, shapes: Sequence[tuple[int, ...]]) -> None:
+    """Keep a reference's output shapes at one signature (what a padded program cannot tell) for later runs."""
+    from . import compile_cache
+
+    files = compile_cache.store()
+    if key is not None and files is not None:
+        files.put(key, pickle.dumps((_FORMAT, [list(s) for s in shapes])))
 
 
 def save(key: str | None, compiled: Any, shapes: Sequence[tuple[int, ...]]) -> None:

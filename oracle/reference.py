@@ -192,13 +192,21 @@ def stored_program(name: str, spec: Spec, static: tuple, jitted: Any, args: tupl
 @lru_cache(maxsize=2048)
 def _output_shapes(spec: Spec, static: tuple, primals: tuple, others: tuple) -> list[tuple[int, ...]]:
     """The reference's output shapes at these argument signatures ((shape, dtype) pairs), by tracing
-    its forward: what a program compiled for a padded layout cannot tell."""
+    its forward (kept in the store of compiled programs for later runs): what a program compiled for
+    a padded layout cannot tell."""
     import jax
 
-    forward = _programs(spec, static)[0]
+    from . import executables
+
     as_structs = [tuple(jax.ShapeDtypeStruct(shape, np.dtype(dtype)) for shape, dtype in group)
                   for group in (primals, others)]
-    return [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, *as_structs))]
+    key = executables.program_key(spec, static, as_structs, "", program="output_shapes")
+    shapes = executables.load_shapes(key)
+    if shapes is None:
+        forward = _programs(spec, static)[0]
+        shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, *as_structs))]
+        executables.save_shapes(key, shapes)
+    return shapes
 
 
 def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], tuple[np.ndarray, ...]],

@@ -168,11 +168,13 @@ def as_in_a_new_process() -> None:
     from oracle import reference
 
     reference._LOADED.clear()
+    reference._output_shapes.cache_clear()
     jax.clear_caches()
 
 
-def test_a_later_process_judges_from_stored_programs_without_tracing_or_compiling(store):
-    impl = dataclasses.replace(gatecore("tanh"), spec=dataclasses.replace(get("tanh"), name="tanh_stored"))
+@pytest.mark.parametrize("op", ["tanh", "matmul"])     # laid out flat; padded (its output shapes are stored too)
+def test_a_later_process_judges_from_stored_programs_without_tracing_or_compiling(store, op):
+    impl = dataclasses.replace(gatecore(op), spec=dataclasses.replace(get(op), name=f"{op}_stored"))
     first = []
     assert references_traced(lambda: first.append(judge(impl, "float64", examples=6, seed=4))) > 0
     as_in_a_new_process()
