@@ -9,7 +9,7 @@ smaller one:
   are cut back.
 - Padded (Spec.padded): along some dims, zeros appended to every input leave the outputs at the
   original positions unchanged (independent rows, or terms of a sum that a zero makes vanish).
-  Those dims are padded to the dim's upper bound (or, past it, to a power of two); the extra
+  Those dims are padded to the dim's upper bound where it is small (else to a power of two); the extra
   output entries get a zero upstream gradient, so the gradients at the original positions are
   unchanged too. The outputs and gradients are cut back to the leading block.
 
@@ -36,6 +36,10 @@ def _power_of_two(size: int) -> int:
 # The smallest flat size: every small case of an elementwise op shares one program (running one of
 # 256 elements costs microseconds more than one of 4; compiling another costs tens of milliseconds).
 MIN_FLAT = 256
+# A padded dim whose bound is at most this is padded to the bound itself: one program for every
+# size. Past it (a spec of large dims, or a size beyond the bound) it is padded to the next power of
+# two, so that padding never makes an evaluation more than twice as large along a dim.
+PAD_TO_BOUND = 16
 
 
 class Flat:
@@ -96,7 +100,7 @@ class Padded:
                 if dim is not None and sizes.setdefault(dim, size) != size:
                     return None     # inputs that disagree on a dim: evaluated as they are, to report it
         bound = {d: spec.dim_range(d)[1] for d in sizes}
-        target = {d: bound[d] if size <= bound[d] else _power_of_two(size) for d, size in sizes.items()}
+        target = {d: bound[d] if size <= bound[d] <= PAD_TO_BOUND else _power_of_two(size) for d, size in sizes.items()}
         if all(target[d] == sizes[d] for d in sizes):
             return None
         return cls({name: tuple(a.shape[i] if d is None else target[d] for i, d in enumerate(axes[name]))

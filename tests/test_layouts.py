@@ -96,12 +96,15 @@ def test_a_padded_reference_is_the_reference_on_the_shape_itself(name, precision
     assert judged > 0
 
 
-def test_a_dim_past_its_bound_is_padded_to_a_power_of_two():
+def test_a_dim_past_its_bound_or_with_a_large_bound_is_padded_to_a_power_of_two():
     spec = get("matmul")           # dims of at most 5
     laid = Padded.of(spec, {"a": np.zeros((6, 2)), "b": np.zeros((2, 5))})
     assert laid is not None
     assert laid.targets == {"a": (8, 5), "b": (5, 5)}
     assert Padded.of(spec, {"a": np.zeros((5, 5)), "b": np.zeros((5, 5))}) is None   # nothing to pad
+    # A dim with a large bound grows by at most a factor of two: never to the bound itself.
+    wide = dataclasses.replace(spec, dims={"n": (1, 4096), "k": (1, 5), "m": (1, 5)})
+    assert Padded.of(wide, {"a": np.zeros((3, 2)), "b": np.zeros((2, 5))}).targets == {"a": (4, 5), "b": (5, 5)}
 
 
 def test_a_padded_dim_must_be_a_dim_that_stands_alone_in_every_shape():
