@@ -32,6 +32,7 @@ from ..errors import TargetError, UsageError
 from ..result import Run, Verdict
 from . import pool as pools
 from .journal import Journal, order
+from .naming import distinct, local_implementations
 from .scheduling import Slots, next_job
 from .watch import (
     DEFAULT_MEMORY_MB,
@@ -50,6 +51,7 @@ from .worker import (
     Job,
     PluginInfo,
     describe,
+    describe_all,
     discover_job,
     judge_job,
     pickle_plugin,
@@ -196,25 +198,29 @@ def _discover(targets: Sequence[Any], inline: bool, executor: str | None, remote
     from ..plugin import Plugin
 
     infos: list[PluginInfo] = []
+    objects: list[Any] = []       # the Plugin each descriptor was made from here, None when made in a worker
     loader: list[pools.WorkerPool] = []
     for target in targets:
         if isinstance(target, Plugin):
             infos.append(_describe_objects(target, inline))
-            local.update({(i.plugin, i.label): i for i in target.implementations})
+            objects.append(target)
         elif not isinstance(target, str):
             raise UsageError(f"a target is a Plugin or a name, module or .py path; got {type(target).__name__}")
         elif inline:
             from ..plugin import discover
 
             found = discover(target)
-            local.update({(i.plugin, i.label): i for p in found for i in p.implementations})
-            infos.extend(describe(p) for p in found)
+            infos.extend(describe_all(found))
+            objects.extend(found)
         elif executor == "dask":
             infos.extend(remote[0].submit(discover_job, target, None, None, os.getcwd(), tuple(sys.path),
                                           assignment_table.in_force()).result())
         else:
             loader = loader or _pools_for(max(1, size), keep_pool)
             infos.extend(_discover_in_worker(target, loader[0], scratch, limits))
+        objects.extend([None] * (len(infos) - len(objects)))
+    infos = distinct(infos)     # two targets' plugins of one name (two assignments' cs231n.layers) are told apart
+    local.update(local_implementations(infos, objects))
     return infos, loader
 
 

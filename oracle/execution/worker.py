@@ -23,7 +23,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ImplInfo", "ImplRef", "Job", "describe", "discover_job", "initialize", "judge_job", "resolve"]
+__all__ = ["ImplInfo", "ImplRef", "Job", "describe", "describe_all", "discover_job", "initialize", "judge_job", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class ImplRef:
     target: str | None = None
     pickled: bytes | None = field(default=None, repr=False)
     key: str = ""                      # digest of `pickled`: a worker unpickles each plugin once
+    nth: int = 0                       # of the plugins of this name its target defines (two Plugin("mine") in one module)
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,11 @@ class Job:
     conventions: tuple | None = None   # the supervisor's assignment conventions, where Python code changed them
 
 
-def describe(plugin: Any, ref_for=None) -> PluginInfo:
+def describe(plugin: Any, ref_for=None, nth: int = 0) -> PluginInfo:
     """Plain descriptors of a Plugin's implementations; ref_for(impl) says how a worker finds each again."""
     infos = []
     for impl in plugin.implementations:
-        ref = ref_for(impl) if ref_for else ImplRef(impl.plugin, impl.label, impl.target)
+        ref = ref_for(impl) if ref_for else ImplRef(impl.plugin, impl.label, impl.target, nth=nth)
         infos.append(ImplInfo(impl.plugin, impl.label, impl.op, impl.convention, impl.dtypes, impl.source,
                               impl.target, ref))
     return PluginInfo(plugin.name, plugin.target, infos)
@@ -259,7 +260,7 @@ def resolve(ref: ImplRef) -> Any:
             from ..plugin import discover
 
             plugins = _plugins_by_target[key] = discover(ref.target)
-    for plugin in plugins:
+    for plugin in [p for p in plugins if p.name == ref.plugin][ref.nth:ref.nth + 1]:
         for impl in plugin.implementations:
             if impl.plugin == ref.plugin and impl.label == ref.label:
                 return impl
@@ -283,7 +284,17 @@ def discover_job(target: str, heartbeat: str | None = None, output: str | None =
     finally:
         beat.close()
         _flush()
-    return [describe(plugin) for plugin in plugins]
+    return describe_all(plugins)
+
+
+def describe_all(plugins: list) -> list[PluginInfo]:
+    """Descriptors of a target's plugins; a name it gives two plugins is told apart by their order (ImplRef.nth)."""
+    seen: dict[str, int] = {}
+    infos = []
+    for plugin in plugins:
+        seen[plugin.name] = seen.get(plugin.name, -1) + 1
+        infos.append(describe(plugin, nth=seen[plugin.name]))
+    return infos
 
 
 def _discover(target: str) -> list:
@@ -311,7 +322,10 @@ def judge_job(job: Job) -> Any:
     beat = Heartbeat(job.heartbeat)
     beat("loading")
     try:
-        impl = resolve(job.info.ref)
+        from .naming import named
+
+        # Found by its plain name; judged under the run's (assignment2/cs231n.layers when two targets share one).
+        impl = named(resolve(job.info.ref), job.info.plugin)
         verdict = judge(impl, job.dtype, on_case=beat.case, **job.settings)
     except OutOfTime:
         return None                    # the run's time budget ended this verdict: not judged
