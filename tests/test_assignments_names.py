@@ -56,8 +56,9 @@ def test_two_folders_in_one_run_give_every_verdict_its_own_id_named_by_its_folde
             folders / f"assignment{n}" / "cs231n" / "layers.py").resolve()
 
 
-def test_a_root_holding_both_assignments_judged_in_this_process_keeps_them_apart(folders):
-    run = check(".", "-n", "0")
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_a_root_holding_both_assignments_keeps_them_apart(folders, workers):
+    run = check(".", "-n", workers)
     failed = {v.plugin: v.source_file for v in run.verdicts if v.status == "failed"}
     assert {plugin: Path(file).resolve() for plugin, file in failed.items()} == {
         f"assignment{n}/cs231n.layers": (folders / f"assignment{n}" / "cs231n" / "layers.py").resolve() for n in (2, 3)}

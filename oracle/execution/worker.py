@@ -288,12 +288,14 @@ def discover_job(target: str, heartbeat: str | None = None, output: str | None =
 
 
 def describe_all(plugins: list) -> list[PluginInfo]:
-    """Descriptors of a target's plugins; a name it gives two plugins is told apart by their order (ImplRef.nth)."""
-    seen: dict[str, int] = {}
+    """Descriptors of a target's plugins; two of one name from one file or module are told apart by their order
+    (ImplRef.nth); a folder's files each have their own target, found again alone."""
+    seen: dict[tuple[str, str | None], int] = {}
     infos = []
     for plugin in plugins:
-        seen[plugin.name] = seen.get(plugin.name, -1) + 1
-        infos.append(describe(plugin, nth=seen[plugin.name]))
+        key = (plugin.name, plugin.target)
+        seen[key] = seen.get(key, -1) + 1
+        infos.append(describe(plugin, nth=seen[key]))
     return infos
 
 
