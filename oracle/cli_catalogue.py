@@ -21,6 +21,7 @@ def list_(targets: tuple[str, ...], verbose: bool) -> int:
 
     Without TARGET: the catalogue and every installed plugin.
     """
+    from .execution.naming import run_names
     from .plugin import discover, installed_plugins
 
     console = _console()
@@ -32,17 +33,23 @@ def list_(targets: tuple[str, ...], verbose: bool) -> int:
         say(f"catalogue: {len(CATALOGUE)} ops (oracle explain OP tells more)", style="bold")
         for line in _aligned([[spec.name, spec.signature()[len(spec.name):], spec.math] for spec in CATALOGUE.values()]):
             say("  " + line)
+    loaded: list[tuple[str, Any]] = []     # (target, its plugins, or why it could not be loaded)
     for target in targets or sorted(installed_plugins()):
         try:
-            plugins = discover(target)
+            loaded.append((target, discover(target)))
         except TargetError as error:
             if targets:
                 raise
-            say(f"plugin {target!r} could not be loaded: {_one_line(error)}", style="yellow")
+            loaded.append((target, error))
+    # Named as `oracle check` of the same targets names them: two assignments' cs231n.layers apart.
+    names = iter(run_names([(p.name, p.target) for _, found in loaded if isinstance(found, list) for p in found]))
+    for target, plugins in loaded:
+        if not isinstance(plugins, list):
+            say(f"plugin {target!r} could not be loaded: {_one_line(plugins)}", style="yellow")
             continue
         for plugin in plugins:
             count = len(plugin.implementations)
-            say(f"plugin {plugin.name} ({target}): {count} implementation{'' if count == 1 else 's'}", style="bold")
+            say(f"plugin {next(names)} ({target}): {count} implementation{'' if count == 1 else 's'}", style="bold")
             note = getattr(plugin, "note", None)   # assignment files: the functions found, and their preconditions
             rows = [[impl.label, impl.op, impl.convention, ", ".join(impl.dtypes) + " only" if impl.dtypes else "",
                      note(impl.label) if note else impl.source if verbose else ""] for impl in plugin.implementations]

@@ -149,3 +149,12 @@ def test_plugin_objects_of_one_name_given_in_python_are_numbered_in_the_order_gi
     plugins[1].pullback("relu", lambda x: (x * (x > 0), lambda g: (-g,)))
     run = oracle.check(plugins, dtypes=["float64"], examples=5, workers=0)
     assert {v.id: v.status for v in run.verdicts} == {"mine#1/relu/float64": "passed", "mine#2/relu/float64": "failed"}
+
+
+def test_oracle_list_names_the_plugins_as_oracle_check_of_the_same_targets_does(folders):
+    result = CliRunner().invoke(cli, ["list", "assignment2", "assignment3"])
+    assert result.exit_code == 0, result.output
+    assert "plugin assignment2/cs231n.layers (assignment2): 13 implementations" in result.output
+    assert "plugin assignment3/cs231n.layers (assignment3): 13 implementations" in result.output
+    alone = CliRunner().invoke(cli, ["list", "assignment2"])
+    assert "plugin cs231n.layers (assignment2): 13 implementations" in alone.output

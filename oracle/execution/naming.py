@@ -22,20 +22,26 @@ from typing import Any
 
 from .worker import PluginInfo
 
-__all__ = ["distinct", "local_implementations", "named"]
+__all__ = ["distinct", "local_implementations", "named", "run_names"]
 
 
 def distinct(infos: list[PluginInfo]) -> list[PluginInfo]:
     """The descriptors, with every plugin name that more than one of them has qualified by where it came from."""
+    names = run_names([(info.name, info.target) for info in infos])
+    return [info if name == info.name else _renamed(info, name) for info, name in zip(infos, names)]
+
+
+def run_names(plugins: list[tuple[str, str | None]]) -> list[str]:
+    """The name each (plugin name, target) has in a run of them all: its own, unless another has it too."""
     groups: dict[str, list[int]] = {}
-    for index, info in enumerate(infos):
-        groups.setdefault(info.name, []).append(index)
-    renamed = list(infos)
+    for index, (name, _) in enumerate(plugins):
+        groups.setdefault(name, []).append(index)
+    names = [name for name, _ in plugins]
     for name, members in groups.items():
         if len(members) > 1:
-            for index, qualified in zip(members, _qualified(name, [infos[i].target for i in members])):
-                renamed[index] = _renamed(infos[index], qualified)
-    return renamed
+            for index, qualified in zip(members, _qualified(name, [plugins[i][1] for i in members])):
+                names[index] = qualified
+    return names
 
 
 def named(impl: Any, name: str) -> Any:
