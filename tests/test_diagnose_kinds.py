@@ -96,6 +96,22 @@ def test_precision_lost_in_float32_only_is_not_called_a_multiple():
     assert "× the reference" not in found["text"]
 
 
+def test_a_forward_that_loses_precision_in_float32_only_is_not_called_a_multiple():
+    # A shift "for stability" that is added and taken away again: x + 3000 keeps only a few bits
+    # of x in float32, so the outputs are off by rounding-sized amounts, right in float64.
+    def softmax(x):
+        shifted = (x + np.asarray(3000.0, dtype=x.dtype)) - np.asarray(3000.0, dtype=x.dtype)
+        e = np.exp(shifted - shifted.max(axis=1, keepdims=True))
+        s = e / e.sum(axis=1, keepdims=True)
+        return s, lambda g: (s * (g - (g * s).sum(axis=1, keepdims=True)),)
+
+    found = diagnosed(softmax, "softmax", {"n": 3, "c": 4}, dtype="float32")
+    assert found["kind"] == "precision32"
+    assert found["evidence"]["where"] == "output"
+    assert found["evidence"]["error_float64"] < 1e-9 < found["evidence"]["error_float32"]
+    assert "× the reference" not in found["text"]
+
+
 def test_a_sign_typo_in_one_term_is_named_with_the_term():
     def tanh(x):
         y = np.tanh(x)

@@ -23,7 +23,7 @@ from .asking import changed_input, mutation, nondeterministic, stale, upstream, 
 from .comparison import Comparison, match_tolerance, snap_tolerance
 from .kinds import KINDS, diagnosis
 from .numbers import close, offset, ratio
-from .precision import float32_only
+from .precision import float32_only, float32_only_output
 
 __all__ = ["KINDS", "diagnose", "diagnosis"]
 
@@ -92,7 +92,7 @@ def _forward(ev) -> dict | None:
         return None
     tol = match_tolerance(ev)
     dims = {n: int(v) for n, v in ev.case.dims.items()}
-    for got, expected in zip(ev.output, ev.reference_output):
+    for index, (got, expected) in enumerate(zip(ev.output, ev.reference_output)):
         got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
         if close(got, expected, ev.rtol("forward")):
             continue
@@ -103,6 +103,10 @@ def _forward(ev) -> dict | None:
                 return diagnosis("reshaped", f"the output has the right values in the wrong shape {got.shape} "
                                  f"instead of {expected.shape}", where="output")
             return None
+        # A forward that loses precision in float32 alone is off by a rounding-sized factor: name the cause.
+        found = float32_only_output(ev, index, got, expected)
+        if found is not None:
+            return found
         found = ratio(got, expected, tol, snap_tolerance(ev), dims)
         if found is not None:
             number, note, factor = found

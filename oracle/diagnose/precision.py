@@ -22,27 +22,43 @@ def float32_only(ev, index: int, got: np.ndarray, expected: np.ndarray) -> dict 
     try:
         _, pullback = call(ev.impl.vjp, *case64.args(), timeout=ev.timeout)
         grad64 = np.asarray(ev.pull(tuple(c.astype(np.float64) for c in ev.cotangent), pullback)[index], dtype=np.float64)
-    except Exception:
+    except Exception:  # noqa: BLE001 - code that fails in float64 says nothing about float32
         return None
-    if grad64.shape != expected.shape:
+    return _precision32(got, expected, grad64, ev.rtol("reference"), "")
+
+
+def float32_only_output(ev, index: int, got: np.ndarray, expected: np.ndarray) -> dict | None:
+    """The forward's output right in float64 and wrong in float32 (a cancellation in the forward)."""
+    if ev.dtype != "float32" or got.shape != expected.shape:
         return None
-    rtol = ev.rtol("reference")
+    try:
+        primals = [np.asarray(ev.case.inputs[n], dtype=np.float64) for n in ev.spec.differentiable]
+        output64 = np.asarray(ev.forward64(primals)[index], dtype=np.float64)
+    except Exception:  # noqa: BLE001 - code that fails in float64 says nothing about float32
+        return None
+    return _precision32(got, expected, output64, ev.rtol("forward"), "the output is ", where="output")
+
+
+def _precision32(got: np.ndarray, expected: np.ndarray, got64: np.ndarray, rtol: float, subject: str,
+                 **evidence) -> dict | None:
+    if got64.shape != expected.shape:
+        return None
     error32 = relative_errors(got, expected, rtol)
-    error64 = relative_errors(grad64, expected, rtol)
+    error64 = relative_errors(got64, expected, rtol)
     worst32, worst64 = float(np.max(error32)), float(np.max(error64))
     if not worst32 > rtol or worst64 > min(1e-7, worst32 / 100):
         return None
     wrong = error32 > rtol
     ulps = worst32 / float(np.finfo(np.float32).eps)
-    text = (f"right when the same inputs are given in float64 (relative error {worst64:.1e}) and wrong in float32 "
-            f"(relative error {worst32:.2e}, about {ulps:.0f} float32 rounding units): a computation loses precision "
-            "in float32")
+    text = (f"{subject}right when the same inputs are given in float64 (relative error {worst64:.1e}) and wrong in "
+            f"float32 (relative error {worst32:.2e}, about {ulps:.0f} float32 rounding units): a computation loses "
+            "precision in float32")
     rms = float(np.sqrt(np.mean(expected**2)))
     small = np.abs(expected[wrong]) < 0.1 * rms
     if wrong.any() and np.all(small):
-        text += (f"; the wrong elements ({where(wrong)}) are those much smaller than the gradient's scale: a "
-                 "difference of nearly equal terms (cancellation) computed in float32")
+        text += (f"; the wrong elements ({where(wrong)}) are those much smaller than the {'output' if subject else 'gradient'}'s "
+                 "scale: a difference of nearly equal terms (cancellation) computed in float32")
     elif wrong.any() and not wrong.all():
         text += f", at {where(wrong)}"
     return diagnosis("precision32", text, error_float32=worst32, error_float64=worst64, at=indices(wrong),
-                     cancellation=bool(wrong.any() and np.all(small)))
+                     cancellation=bool(wrong.any() and np.all(small)), **evidence)
