@@ -49,6 +49,25 @@ def test_call_an_implementation_that_hangs_is_errored_after_the_time_limit():
     assert time.perf_counter() - started < 10
 
 
+def test_a_forward_that_puts_its_own_alarm_handler_in_place_cannot_hide_a_hanging_backward():
+    import signal
+
+    def forward_then_hangs(x):
+        signal.signal(signal.SIGALRM, lambda *_: None)     # its own handler, which ignores the alarm
+
+        def pullback(g):
+            time.sleep(30)
+        return np.maximum(x, 0), pullback
+
+    mine = signal.getsignal(signal.SIGALRM)
+    started = time.perf_counter()
+    verdict = verdict_of(forward_then_hangs, "relu", examples=3, timeout=0.5, workers=0)
+    assert (verdict.status, verdict.check) == ("errored", "call")
+    assert "did not return within 0.5 s" in verdict.message
+    assert time.perf_counter() - started < 10
+    assert signal.getsignal(signal.SIGALRM) is mine      # the process's own handler is back
+
+
 @pytest.mark.parametrize("returned, words", [
     (lambda x: None, "got None"),
     (lambda x: (np.maximum(x, 0), lambda g: None), "is None"),

@@ -17,7 +17,7 @@ import numpy as np
 from ..cases import Case
 from ..plugin import Implementation, StructureError
 from ..result import Finding
-from .calling import CASE_TIMEOUT, CaseTimeout, ImplementationError, call
+from .calling import CASE_TIMEOUT, CaseTimeout, ImplementationError, alarms_handled, call
 from .evidence import SHOWN_ELEMENTS
 from .evaluation import Evaluation, conditioning, evaluate
 from .evidence import WORST_SHOWN, compare, worst_elements
@@ -92,6 +92,11 @@ def finding_rank(finding: Finding) -> int:
 def run_checks(impl: Implementation, case: Case, timeout: float = CASE_TIMEOUT) -> tuple[Finding | None, Evaluation | None]:
     """Evaluate one case and apply every check in order; the most important finding, with the others of
     the case in its `also` (a dtype finding no longer hides the value checks), and the evaluation."""
+    with alarms_handled():
+        return _run_checks(impl, case, timeout)
+
+
+def _run_checks(impl: Implementation, case: Case, timeout: float) -> tuple[Finding | None, Evaluation | None]:
     ev = evaluate(impl, case, timeout)
     if isinstance(ev, Finding):
         return ev, None

@@ -33,28 +33,50 @@ class ImplementationError(Exception):
 
 
 _limited = False    # a limit is running: a call made inside a called one (an adapter's) is under it already
+_handling = False   # alarms_handled() has installed the handler: a call only arms and disarms the timer
+
+
+def _on_alarm(signum, frame):
+    raise CaseTimeout()
+
+
+def _can_limit() -> bool:
+    return threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+
+
+@contextmanager
+def alarms_handled():
+    """Within the block, the alarm handler stays installed, so that each call under a time limit only
+    arms and disarms the timer: installing a handler costs more than most calls to small code."""
+    global _handling
+    if _handling or not _can_limit():
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    _handling = True
+    try:
+        yield
+    finally:
+        _handling = False
+        signal.signal(signal.SIGALRM, previous)
 
 
 @contextmanager
 def _time_limit(seconds: float):
     global _limited
-    if (_limited or seconds <= 0 or threading.current_thread() is not threading.main_thread()
-            or not hasattr(signal, "setitimer")):
+    if _limited or seconds <= 0 or not _can_limit():
         yield
         return
-
-    def on_alarm(signum, frame):
-        raise CaseTimeout()
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    _limited = True
-    try:
-        yield
-    finally:
-        _limited = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    with alarms_handled():
+        if signal.getsignal(signal.SIGALRM) is not _on_alarm:   # code called earlier put its own there
+            signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        _limited = True
+        try:
+            yield
+        finally:
+            _limited = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _user_frame(error: BaseException) -> str:
