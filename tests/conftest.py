@@ -22,6 +22,12 @@ def verdict_of(implementation, op, convention=None, dtype="float64", **options):
     return verdict
 
 
+def pytest_collection_modifyitems(items):
+    # Tests marked slow run first: under pytest-xdist (`--dist worksteal`) the other worker takes the
+    # short tests queued behind them, so no worker is left running a long test alone at the end.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def judge():
     return verdict_of

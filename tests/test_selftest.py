@@ -4,6 +4,7 @@ and an exit code that fails the build when the oracle misses a bug or cries wolf
 import io
 import re
 
+import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -13,6 +14,7 @@ from oracle.result import Run, Verdict
 from oracle.selftest import MutantResult, SelftestResult, main
 
 
+@pytest.mark.slow
 def test_oracle_selftest_catches_every_mutant_with_no_false_alarm_at_its_defaults():
     result = CliRunner().invoke(cli, ["selftest"], catch_exceptions=False)
     out = " ".join(result.output.split())
