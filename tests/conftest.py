@@ -28,6 +28,15 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+@pytest.fixture(scope="module")
+def engine_loaded():
+    """JAX and its compiler, loaded once in this process before any in-process pytest run: pytester takes
+    away the modules such a run imported, and jaxlib aborts when it is imported a second time."""
+    from oracle.testing import assert_gradients
+
+    assert_gradients(lambda x: (-x, lambda g: (-g,)), "neg", examples=2, dtypes=["float64"], seed=0)
+
+
 @pytest.fixture
 def judge():
     return verdict_of

@@ -103,15 +103,6 @@ def verdicts_by_id(report_dir) -> dict[str, dict]:
     return {f"{v['plugin']}/{v['implementation']}/{v['dtype']}": v for v in run["verdicts"]}
 
 
-@pytest.fixture(scope="module")
-def engine_loaded():
-    """JAX and its compiler, loaded once in this process before any in-process run: pytester takes
-    away the modules such a run imported, and jaxlib aborts when it is imported a second time."""
-    from oracle.testing import assert_gradients
-
-    assert_gradients(lambda x: (-x, lambda g: (-g,)), "neg", examples=2, dtypes=["float64"], seed=0)
-
-
 @pytest.fixture
 def user_repo(pytester, engine_loaded):
     pytester.makepyfile(mygrads=textwrap.dedent(MYGRADS))

@@ -32,28 +32,28 @@ OPTIONS = ("-p", "no:cacheprovider", "--oracle-examples", "4", "--oracle-seed", 
 
 
 @pytest.fixture
-def layers(pytester):
+def layers(pytester, engine_loaded):
     pytester.makepyfile(mylayers=LAYERS)
     return pytester
 
 
 def test_an_oracle_item_is_run_again_by_its_node_id(layers):
-    every = layers.runpytest_subprocess(*OPTIONS, "--oracle", "mylayers.py", "--oracle-dtype", "float64")
+    every = layers.runpytest(*OPTIONS, "--oracle", "mylayers.py", "--oracle-dtype", "float64")
     every.assert_outcomes(passed=1, failed=1)
-    one = layers.runpytest_subprocess(*OPTIONS, "--oracle", "mylayers.py", "mine::relu[float64]", "-v")
+    one = layers.runpytest(*OPTIONS, "--oracle", "mylayers.py", "mine::relu[float64]", "-v")
     one.assert_outcomes(passed=1)
     assert "mine::relu[float64] PASSED" in one.stdout.str()
-    both_dtypes = layers.runpytest_subprocess(*OPTIONS, "--oracle", "mylayers.py", "mine::relu")
+    both_dtypes = layers.runpytest(*OPTIONS, "--oracle", "mylayers.py", "mine::relu")
     both_dtypes.assert_outcomes(passed=2)
 
 
-def test_without_oracle_the_plugin_before_the_double_colon_is_the_target(pytester):
-    result = pytester.runpytest_subprocess(*OPTIONS, "gatecore::relu[float64]", "-v")
+def test_without_oracle_the_plugin_before_the_double_colon_is_the_target(pytester, engine_loaded):
+    result = pytester.runpytest(*OPTIONS, "gatecore::relu[float64]", "-v")
     result.assert_outcomes(passed=1)
 
 
 def test_a_node_id_that_names_no_item_is_one_line_listing_some_that_exist(layers):
-    result = layers.runpytest_subprocess(*OPTIONS, "--oracle", "mylayers.py", "mine::relu[float16]")
+    result = layers.runpytest(*OPTIONS, "--oracle", "mylayers.py", "mine::relu[float16]")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     lines = result.stderr.str().strip().splitlines()
     assert lines == [lines[0]] and lines[0].startswith(
@@ -61,11 +61,11 @@ def test_a_node_id_that_names_no_item_is_one_line_listing_some_that_exist(layers
 
 
 def test_the_reproduce_line_of_an_item_is_a_pytest_command_that_runs_it_again(layers):
-    result = layers.runpytest_subprocess(*OPTIONS, "--oracle", "mylayers.py", "--oracle-dtype", "float64")
+    result = layers.runpytest(*OPTIONS, "--oracle", "mylayers.py", "--oracle-dtype", "float64")
     match = re.search(r"reproduce (pytest --oracle mylayers\.py 'mine::matmul\[float64\]' --oracle-seed 5 "
                       r"--oracle-examples 4)$", result.stdout.str(), re.M)
     assert match, result.stdout.str()
-    again = layers.runpytest_subprocess("-p", "no:cacheprovider", *match.group(1).replace("'", "").split()[1:])
+    again = layers.runpytest("-p", "no:cacheprovider", *match.group(1).replace("'", "").split()[1:])
     again.assert_outcomes(failed=1)
 
 
@@ -143,7 +143,7 @@ def test_pinned_cases_of_tool_oracle_are_replayed_by_tests_and_by_oracle_items(l
             assert_gradients(lambda a, b: (a @ b, lambda g: (2 * g @ b.T, a.T @ g)), "matmul",
                              dtypes=["float64"], examples=3, workers=0)
     ''')
-    result = layers.runpytest_subprocess(*OPTIONS, "--oracle", "mylayers.py", "--oracle-dtype", "float64")
+    result = layers.runpytest(*OPTIONS, "--oracle", "mylayers.py", "--oracle-dtype", "float64")
     result.assert_outcomes(passed=1, failed=2)
     # each failure shows the pinned case, which is tried first and not shrunk
     failures = result.stdout.str().split("short test summary info")[0]
