@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from dataclasses import asdict
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from click.testing import CliRunner, Result
 
 import oracle
+from oracle.cli import cli
 from oracle.execution import supervisor
 from oracle.execution.scheduling import Slots, next_job
 from oracle.execution.worker import ImplInfo, ImplRef, Job
@@ -81,28 +81,31 @@ def test_the_default_uses_the_cores_available_once_there_is_more_than_one_verdic
     assert supervisor.resolve_workers(3, 2) == 2 and supervisor.resolve_workers(0, 9) == 0
 
 
-def test_shards_are_disjoint_parts_that_merge_into_the_unsharded_run(serial, tmp_path):
+def oracle_cli(*args: str) -> Result:
+    """The command line, in this process: these tests are about what the options do, not about processes."""
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_shards_are_disjoint_parts_that_merge_into_the_unsharded_run(serial, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     common = ["mutants", *[f"--op={op}" for op in OPS], "--examples", "10", "--seed", "11", "-n", "1"]
     for k in (1, 2):
-        done = subprocess.run([sys.executable, "-m", "oracle.cli", "check", *common, "--shard", f"{k}/2",
-                               "--json", f"shard{k}.json", "--report", f"r{k}"], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=300, check=False)
-        assert done.returncode == 1, done.stderr
+        done = oracle_cli("check", *common, "--shard", f"{k}/2", "--json", f"shard{k}.json", "--report", f"r{k}")
+        assert done.exit_code == 1, done.output
     parts = [Run.load(tmp_path / f"shard{k}.json") for k in (1, 2)]
     assert {v.id for v in parts[0].verdicts}.isdisjoint(v.id for v in parts[1].verdicts)
-    merged = subprocess.run([sys.executable, "-m", "oracle.cli", "report", "--merge", "shard1.json", "shard2.json",
-                             "--html", "merged"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
-    assert merged.returncode == 0, merged.stderr
+    merged = oracle_cli("report", "--merge", "shard1.json", "shard2.json", "--html", "merged")
+    assert merged.exit_code == 0, merged.output
     assert differences(Run.load(tmp_path / "merged" / "run.json"), serial) == []
 
 
-def test_shards_of_different_seeds_are_refused_with_exit_code_2(tmp_path):
+def test_shards_of_different_seeds_are_refused_with_exit_code_2(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     for k, seed in ((1, 1), (2, 2)):
         run = Run(seed=seed, settings={"examples": 5, "shard": f"{k}/2"})
         run.save(tmp_path / f"s{k}.json")
-    done = subprocess.run([sys.executable, "-m", "oracle.cli", "report", "--merge", "s1.json", "s2.json", "--html", "m"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 2
+    done = oracle_cli("report", "--merge", "s1.json", "s2.json", "--html", "m")
+    assert done.exit_code == 2
     assert done.stderr.strip() == "oracle: cannot merge s2.json (seed 2) with s1.json (seed 1): shards of one run share its seed"
 
 
@@ -135,16 +138,16 @@ def test_assert_gradients_reuses_the_sessions_workers():
     assert before and before <= after
 
 
-def test_a_dask_cluster_judges_the_same_verdicts(serial, tmp_path):
+def test_a_dask_cluster_judges_the_same_verdicts(serial, tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
+    monkeypatch.chdir(tmp_path)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         run = oracle.check(["mutants"], ops=OPS, examples=10, seed=11, executor="dask", scheduler=cluster.scheduler_address)
-        done = subprocess.run([sys.executable, "-m", "oracle.cli", "check", "mutants", *[f"--op={op}" for op in OPS],
-                               "--examples", "10", "--seed", "11", "--executor", "dask", "--scheduler",
-                               cluster.scheduler_address, "--json", "dask.json", "--report", "r"],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+        done = oracle_cli("check", "mutants", *[f"--op={op}" for op in OPS], "--examples", "10", "--seed", "11",
+                          "--executor", "dask", "--scheduler", cluster.scheduler_address, "--json", "dask.json",
+                          "--report", "r")
     assert differences(run, serial) == []
-    assert done.returncode == 1, done.stderr
+    assert done.exit_code == 1, done.output
     assert differences(Run.load(tmp_path / "dask.json"), serial) == []
 
 
