@@ -29,25 +29,37 @@ BUGS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    """The verdict on a copy of the corpus with one bug planted, judged once for every test that reads it."""
+    verdicts = {}
+
+    def judge_planted(file, label, old, new):
+        if (file, label, old, new) not in verdicts:
+            path = planted(tmp_path_factory.mktemp("planted"), file, old, new)
+            verdicts[file, label, old, new] = verdict(path, label, examples=25)
+        return verdicts[file, label, old, new]
+
+    return judge_planted
+
+
 @pytest.mark.parametrize("file, label, old, new, check, function", BUGS, ids=[f"{b[1]}-{b[4]}" for b in BUGS])
-def test_a_planted_bug_is_caught_and_blamed_on_its_function(tmp_path, file, label, old, new, check, function):
-    v = verdict(planted(tmp_path, file, old, new), label, examples=25)
+def test_a_planted_bug_is_caught_and_blamed_on_its_function(judged, file, label, old, new, check, function):
+    v = judged(file, label, old, new)
     assert (v.status, v.check) == ("failed", check), v.message
     assert v.source_function == function
     assert v.source_file.endswith(file) and v.source_line > 0
 
 
-def test_the_unpadding_bug_shrinks_to_pad_zero(tmp_path):
-    path = planted(tmp_path, "layers.py", "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:-pad, pad:-pad]")
-    v = verdict(path, "conv_naive", examples=25)
+def test_the_unpadding_bug_shrinks_to_pad_zero(judged):
+    v = judged("layers.py", "conv_naive", "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:-pad, pad:-pad]")
     assert v.case.hyper["pad"] == 0
     assert v.facts["got_shape"][2:] == [0, 0]
 
 
-def test_the_overwrite_bug_shrinks_to_overlapping_windows(tmp_path):
-    path = planted(tmp_path, "layers.py", "dx[n, c, i * stride + r, j * stride + s] += dout[n, c, i, j]",
-                   "dx[n, c, i * stride + r, j * stride + s] = dout[n, c, i, j]")
-    v = verdict(path, "max_pool_naive", examples=25)
+def test_the_overwrite_bug_shrinks_to_overlapping_windows(judged):
+    v = judged("layers.py", "max_pool_naive", "dx[n, c, i * stride + r, j * stride + s] += dout[n, c, i, j]",
+               "dx[n, c, i * stride + r, j * stride + s] = dout[n, c, i, j]")
     hyper = v.case.hyper
     assert hyper["stride"] < max(hyper["pool_height"], hyper["pool_width"])
 
