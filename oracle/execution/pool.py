@@ -9,13 +9,22 @@ or times out, starts a replacement, and reports a worker that died on its own as
 The standard library's ProcessPoolExecutor instead breaks the whole pool when one worker
 dies and cannot stop a running task at all; loky restarts a broken pool but likewise cannot
 cancel one running task. Workers start with the "spawn" method: JAX is not fork-safe.
+
+A spawned process normally runs the parent's main module again (as `__mp_main__`), so that
+objects defined there can be unpickled. The workers never need it: plugins reach them by value
+(cloudpickle) or by an importable name. Running it again would run a user's script without an
+`if __name__ == "__main__":` guard once more in every worker, and start its `oracle.check` there;
+so workers start without it (_WorkerContext).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.context
+import multiprocessing.spawn
 import os
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -37,6 +46,41 @@ def exit_code(error: BaseException | None) -> int | None:
     return error.exitcode if isinstance(error, ProcessExpired) else None
 
 
+_launching = threading.local()     # set while this thread starts a worker process
+_MAIN_KEYS = ("init_main_from_name", "init_main_from_path")
+
+
+def _preparation_data(name: str, _original=multiprocessing.spawn.get_preparation_data) -> dict:
+    data = _original(name)
+    if getattr(_launching, "worker", False):
+        for key in _MAIN_KEYS:
+            data.pop(key, None)
+    return data
+
+
+class _WorkerProcess(multiprocessing.context.SpawnProcess):
+    """A spawned process that does not run the parent's main module again."""
+
+    @staticmethod
+    def _Popen(process_obj):
+        _launching.worker = True
+        try:
+            return multiprocessing.context.SpawnProcess._Popen(process_obj)
+        finally:
+            _launching.worker = False
+
+
+class _WorkerContext(multiprocessing.context.SpawnContext):
+    Process = _WorkerProcess
+
+
+def _worker_context() -> multiprocessing.context.SpawnContext:
+    # The standard library reads get_preparation_data from its module when it starts a process;
+    # the wrapper changes nothing for processes other than the oracle's workers.
+    multiprocessing.spawn.get_preparation_data = _preparation_data
+    return _WorkerContext()
+
+
 class WorkerPool(Executor):
     """N spawned worker processes; cancelling a running future kills its worker, which is replaced."""
 
@@ -49,7 +93,7 @@ class WorkerPool(Executor):
 
         self.workers = workers
         self._pool = ProcessPool(max_workers=workers, initializer=initialize, initargs=(list(sys.path), os.getcwd()),
-                                 context=multiprocessing.get_context("spawn"))
+                                 context=_worker_context())
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
         return self._pool.schedule(fn, args=args, kwargs=kwargs)   # its cancel() kills a running worker
