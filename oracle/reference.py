@@ -247,6 +247,11 @@ def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], t
             spec, static, _signature(true[0]), _signature(true[1]) + _signature(hyper)))
         cotangent = cotangent_for(true_shapes)
         ct = tuple(np.asarray(c, dtype=precision) for c in cotangent)
+        if [c.shape for c in ct] != [tuple(s) for s in true_shapes]:
+            # The caller's mistake (a diagnosis trying a cotangent shaped like an input): it must not
+            # pass for a program that does not run, which would send the op to op-by-op evaluation.
+            raise ValueError(f"upstream gradients of shapes {[c.shape for c in ct]} for outputs of shapes "
+                             f"{[tuple(s) for s in true_shapes]}")
         if laid is not None:
             ct = tuple(laid.cotangent(c, s) for c, s in zip(ct, shapes))
         try:

@@ -22,6 +22,7 @@ from oracle import compile_cache
 from oracle.cases import KINK_MARGIN, build_case, kink_distance
 from oracle.config import Config, parse_table, resolve
 from oracle.plugin import discover
+from oracle.reference import reference
 from oracle.run import check, judge
 from oracle.spec import choice
 
@@ -224,6 +225,18 @@ def test_a_stored_program_that_fails_when_its_outputs_are_read_is_compiled_again
     assert compiled_programs(lambda: again.append(judge(impl, "float64", examples=4, seed=8))) > 0
     assert expected.status == "passed"
     assert (again[0].status, again[0].examples) == (expected.status, expected.examples)
+
+
+def test_an_upstream_gradient_shaped_unlike_the_outputs_is_the_callers_error_and_the_op_stays_compiled():
+    # A diagnosis may try a cotangent shaped like the input; for max_pool2d the output is smaller.
+    from oracle import reference as module
+
+    spec = dataclasses.replace(get("max_pool2d"), name="max_pool2d_misused")
+    case = build_case(spec, "float64", {"n": 1, "c": 1, "h": 2, "w": 4}, (), {"size": 2, "stride": 2}, seed=1)
+    with pytest.raises(ValueError, match="upstream gradients of shapes"):
+        reference(case, lambda shapes: (np.ones(case.inputs["x"].shape),))
+    assert spec.name not in module._UNTRACEABLE
+    assert compiled_programs(lambda: reference(case, case.cotangent)) == 0    # the program compiled before serves
 
 
 def test_only_references_whose_whole_source_the_key_sees_are_stored():
