@@ -159,60 +159,64 @@ def compiling_afresh() -> Iterator[None]:
         yield
 
 
-def load(key: str | None) -> tuple[Callable, list[tuple[int, ...]]] | None:
-    """(the compiled program, its output shapes) from the store, or None (absent, unreadable, cache off)."""
-    from . import compile_cache
-
-    files = compile_cache.store()
-    if key is None or files is None:
-        return None
-    data = files.get(key)
-    if data is None:
-        return None
-    try:
-        from jax.experimental.serialize_executable import deserialize_and_load
-
-        version, payload, in_tree, out_tree, shapes = pickle.loads(data)
-        if version != _FORMAT:
-            return None
-        return deserialize_and_load(payload, in_tree, out_tree), [tuple(s) for s in shapes]
-    except Exception:   # noqa: BLE001 - an entry this JAX cannot load is only a miss: compile again
-        return None
-
-
-def load_shapes(key: str | None) -> list[tuple[int, ...]] | None:
-    """Output shapes kept by save_shapes, or None."""
+def _read(key: str | None) -> tuple | None:
+    """An entry's fields after its format number, or None (absent, unreadable, another format, cache off)."""
     from . import compile_cache
 
     files = compile_cache.store()
     data = files.get(key) if key is not None and files is not None else None
     try:
-        version, shapes = pickle.loads(data) if data is not None else (None, None)
-        return [tuple(int(n) for n in s) for s in shapes] if version == _FORMAT else None
+        entry = pickle.loads(data) if data is not None else None
     except Exception:   # noqa: BLE001 - an unreadable entry is only a miss
         return None
+    return tuple(entry[1:]) if isinstance(entry, tuple) and entry and entry[0] == _FORMAT else None
 
 
-def save_shapes(key: str | None, shapes: Sequence[tuple[int, ...]]) -> None:
-    """Keep a reference's output shapes at one signature (what a padded program cannot tell) for later runs."""
+def _write(key: str | None, *fields: Any) -> None:
     from . import compile_cache
 
     files = compile_cache.store()
     if key is not None and files is not None:
-        files.put(key, pickle.dumps((_FORMAT, [list(s) for s in shapes])))
+        files.put(key, pickle.dumps((_FORMAT, *fields)))
+
+
+def load(key: str | None) -> tuple[Callable, list[tuple[int, ...]]] | None:
+    """(the compiled program, its output shapes) from the store, or None (absent, unreadable, cache off)."""
+    entry = _read(key)
+    try:
+        from jax.experimental.serialize_executable import deserialize_and_load
+
+        payload, in_tree, out_tree, shapes = entry
+        return deserialize_and_load(payload, in_tree, out_tree), [tuple(s) for s in shapes]
+    except Exception:   # noqa: BLE001 - an entry this JAX cannot load is only a miss: compile again
+        return None
 
 
 def save(key: str | None, compiled: Any, shapes: Sequence[tuple[int, ...]]) -> None:
     """Keep a compiled program for later runs; does nothing when it cannot be stored or the cache is off."""
     from . import compile_cache
 
-    files = compile_cache.store()
-    if key is None or files is None:
+    if key is None or compile_cache.store() is None:    # serializing costs milliseconds: not for nothing
         return
     try:
         from jax.experimental.serialize_executable import serialize
 
         payload, in_tree, out_tree = serialize(compiled)
-        files.put(key, pickle.dumps((_FORMAT, payload, in_tree, out_tree, [list(s) for s in shapes])))
     except Exception:   # noqa: BLE001 - a program that cannot be serialized is compiled again next time
         return
+    _write(key, payload, in_tree, out_tree, [list(s) for s in shapes])
+
+
+def load_shapes(key: str | None) -> list[tuple[int, ...]] | None:
+    """Output shapes kept by save_shapes, or None."""
+    entry = _read(key)
+    try:
+        (shapes,) = entry
+        return [tuple(int(n) for n in s) for s in shapes]
+    except Exception:   # noqa: BLE001 - an entry of another kind is only a miss
+        return None
+
+
+def save_shapes(key: str | None, shapes: Sequence[tuple[int, ...]]) -> None:
+    """Keep a reference's output shapes at one signature (what a padded program cannot tell) for later runs."""
+    _write(key, [list(s) for s in shapes])
