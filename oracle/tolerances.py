@@ -82,10 +82,18 @@ def threshold(check: str, dtype: str, spec_tolerance: Mapping[str, float] | None
     return base * float((spec_tolerance or {}).get(dtype, 1.0))
 
 
+# Up to this many elements a sum of squares is one dot product: np.mean costs more than the sum itself
+# on small arrays. Past it, BLAS spreads a dot product over threads that then spin, taking CPU the
+# rest of the case (or another worker) needs, so NumPy's own single-threaded reduction does it.
+_DOT_LIMIT = 8192
+
+
 def _rms(a: np.ndarray) -> float:
-    """Root mean square by one dot product: np.mean costs more than the sum itself on small arrays."""
     flat = a.reshape(-1)
-    return math.sqrt(float(np.dot(flat, flat)) / flat.size) if flat.size else 0.0
+    if not flat.size:
+        return 0.0
+    squares = float(np.dot(flat, flat)) if flat.size <= _DOT_LIMIT else float(np.add.reduce(np.square(flat)))
+    return math.sqrt(squares / flat.size)
 
 
 def relative_errors(got: np.ndarray, expected: np.ndarray, rtol: float, rounding: np.ndarray | None = None) -> np.ndarray:
