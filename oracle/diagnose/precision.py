@@ -24,7 +24,7 @@ def float32_only(ev, index: int, got: np.ndarray, expected: np.ndarray) -> dict 
         grad64 = np.asarray(ev.pull(tuple(c.astype(np.float64) for c in ev.cotangent), pullback)[index], dtype=np.float64)
     except Exception:  # noqa: BLE001 - code that fails in float64 says nothing about float32
         return None
-    return _precision32(got, expected, grad64, ev.rtol("reference"), "")
+    return _precision32(got, expected, grad64, ev.rtol("reference"), "gradient")
 
 
 def float32_only_output(ev, index: int, got: np.ndarray, expected: np.ndarray) -> dict | None:
@@ -36,11 +36,12 @@ def float32_only_output(ev, index: int, got: np.ndarray, expected: np.ndarray) -
         output64 = np.asarray(ev.forward64(primals)[index], dtype=np.float64)
     except Exception:  # noqa: BLE001 - code that fails in float64 says nothing about float32
         return None
-    return _precision32(got, expected, output64, ev.rtol("forward"), "the output is ", where="output")
+    return _precision32(got, expected, output64, ev.rtol("forward"), "output")
 
 
-def _precision32(got: np.ndarray, expected: np.ndarray, got64: np.ndarray, rtol: float, subject: str,
-                 **evidence) -> dict | None:
+def _precision32(got: np.ndarray, expected: np.ndarray, got64: np.ndarray, rtol: float, what: str) -> dict | None:
+    """precision32 when `got64` (the same code given float64 inputs) is right and `got` is not; what:
+    "gradient" or "output"."""
     if got64.shape != expected.shape:
         return None
     error32 = relative_errors(got, expected, rtol)
@@ -50,15 +51,15 @@ def _precision32(got: np.ndarray, expected: np.ndarray, got64: np.ndarray, rtol:
         return None
     wrong = error32 > rtol
     ulps = worst32 / float(np.finfo(np.float32).eps)
-    text = (f"{subject}right when the same inputs are given in float64 (relative error {worst64:.1e}) and wrong in "
+    text = (f"{'the output is ' if what == 'output' else ''}right when the same inputs are given in float64 (relative error {worst64:.1e}) and wrong in "
             f"float32 (relative error {worst32:.2e}, about {ulps:.0f} float32 rounding units): a computation loses "
             "precision in float32")
     rms = float(np.sqrt(np.mean(expected**2)))
     small = np.abs(expected[wrong]) < 0.1 * rms
     if wrong.any() and np.all(small):
-        text += (f"; the wrong elements ({where(wrong)}) are those much smaller than the {'output' if subject else 'gradient'}'s "
+        text += (f"; the wrong elements ({where(wrong)}) are those much smaller than the {what}'s "
                  "scale: a difference of nearly equal terms (cancellation) computed in float32")
     elif wrong.any() and not wrong.all():
         text += f", at {where(wrong)}"
     return diagnosis("precision32", text, error_float32=worst32, error_float64=worst64, at=indices(wrong),
-                     cancellation=bool(wrong.any() and np.all(small)), **evidence)
+                     cancellation=bool(wrong.any() and np.all(small)), **({"where": what} if what == "output" else {}))
