@@ -149,13 +149,18 @@ def program_key(spec: Any, static: tuple, groups: Sequence[Sequence[np.ndarray]]
 
 @contextlib.contextmanager
 def compiling_afresh() -> Iterator[None]:
-    """Within the block, this thread compiles without JAX's persistent cache (see reference._compiled)."""
+    """Within the block, this thread compiles without reading JAX's persistent cache (see reference._compiled).
+
+    The store JAX reads is the oracle's (compile_cache), which misses for this thread here. JAX's own
+    switch is set as well for a JAX that keeps its own store; it only works before JAX's first compile."""
+    from . import compile_cache
+
     try:
         from jax._src import config as jax_config
         switch = jax_config.enable_compilation_cache(False)
     except (ImportError, AttributeError, TypeError):   # a JAX without the scoped switch
         switch = contextlib.nullcontext()
-    with switch:
+    with switch, compile_cache.bypassed():
         yield
 
 
@@ -172,12 +177,12 @@ def _read(key: str | None) -> tuple | None:
     return tuple(entry[1:]) if isinstance(entry, tuple) and entry and entry[0] == _FORMAT else None
 
 
-def _write(key: str | None, *fields: Any) -> None:
+def _write(key: str | None, *fields: Any, replace: bool = False) -> None:
     from . import compile_cache
 
     files = compile_cache.store()
     if key is not None and files is not None:
-        files.put(key, pickle.dumps((_FORMAT, *fields)))
+        files.put(key, pickle.dumps((_FORMAT, *fields)), replace=replace)
 
 
 def load(key: str | None) -> tuple[Callable, list[tuple[int, ...]]] | None:
@@ -192,8 +197,9 @@ def load(key: str | None) -> tuple[Callable, list[tuple[int, ...]]] | None:
         return None
 
 
-def save(key: str | None, compiled: Any, shapes: Sequence[tuple[int, ...]]) -> None:
-    """Keep a compiled program for later runs; does nothing when it cannot be stored or the cache is off."""
+def save(key: str | None, compiled: Any, shapes: Sequence[tuple[int, ...]], replace: bool = False) -> None:
+    """Keep a compiled program for later runs; does nothing when it cannot be stored or the cache is off.
+    replace: over an entry already there (one that did not run)."""
     from . import compile_cache
 
     if key is None or compile_cache.store() is None:    # serializing costs milliseconds: not for nothing
@@ -204,7 +210,7 @@ def save(key: str | None, compiled: Any, shapes: Sequence[tuple[int, ...]]) -> N
         payload, in_tree, out_tree = serialize(compiled)
     except Exception:   # noqa: BLE001 - a program that cannot be serialized is compiled again next time
         return
-    _write(key, payload, in_tree, out_tree, [list(s) for s in shapes])
+    _write(key, payload, in_tree, out_tree, [list(s) for s in shapes], replace=replace)
 
 
 def load_shapes(key: str | None) -> list[tuple[int, ...]] | None:

@@ -156,7 +156,7 @@ def _load_or_compile(signature: tuple, key_for: Callable[[], str | None], lower:
         # program for the store is compiled here, not looked up there.
         with executables.compiling_afresh() if key is not None else contextlib.nullcontext():
             found = (lowered.compile(), shapes)
-        executables.save(key, *found)
+        executables.save(key, *found, replace=not stored)
     _LOADED[signature] = found
     return found
 

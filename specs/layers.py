@@ -106,6 +106,8 @@ SPECS = [
     Spec("dropout", inputs={"x": "n d"},
          hyper={"p": replace(choice(0.5, 0.0, 0.25, 0.75), traced=True),
                 "seed": replace(integers(0, 2**32 - 1), traced=True)},
-         reference=_dropout,
+         # Elementwise too: NumPy draws a mask in C order, so the first elements of a longer draw are
+         # the draw of a shorter one, and the flat, padded layout keeps every element's mask.
+         reference=_dropout, elementwise=True,
          math="x · mask / (1 - p),  mask = default_rng(seed).random(x.shape) >= p"),
 ]

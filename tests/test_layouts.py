@@ -43,7 +43,7 @@ def test_an_elementwise_reference_on_a_shared_program_is_its_reference_on_the_sh
     by_shape = dataclasses.replace(spec, name=f"{name}_by_shape", elementwise=False)
     hyper = first_hyper(spec)
     for seed, (n, batch) in enumerate([(3, (2,)), (5, ())]):
-        case = build_case(spec, "float32", {"n": n}, batch, hyper, seed)
+        case = build_case(spec, "float32", {dim: n + i for i, dim in enumerate(spec.dim_names())}, batch, hyper, seed)
         shared, own = reference(case, case.cotangent), reference(dataclasses.replace(case, spec=by_shape), case.cotangent)
         for a, b in zip(shared[0] + shared[2], own[0] + own[2]):
             assert a.shape == b.shape == case.inputs["x"].shape

@@ -123,6 +123,19 @@ def test_entries_appear_whole_and_a_full_cache_drops_the_least_recently_used(tmp
     assert store.get("old") is None and store.get("new") is None and store.get("middle") is not None
 
 
+def test_an_entry_is_kept_unless_replaced_and_a_bypassed_thread_neither_reads_nor_writes(tmp_path):
+    store = compile_cache._AtomicFiles(tmp_path)
+    store.put("program", b"first")
+    store.put("program", b"second")                        # another process wrote the same program first
+    assert store.get("program") == b"first"
+    store.put("program", b"fixed", replace=True)           # an entry found not to run
+    assert store.get("program") == b"fixed"
+    with compile_cache.bypassed():
+        assert store.get("program") is None
+        store.put("other", b"from JAX")
+    assert store.get("program") == b"fixed" and store.get("other") is None
+
+
 def test_a_process_prunes_the_cache_at_start_only_when_none_did_in_the_last_interval(tmp_path):
     import time
 
@@ -225,6 +238,28 @@ def test_a_stored_program_that_fails_when_its_outputs_are_read_is_compiled_again
     assert compiled_programs(lambda: again.append(judge(impl, "float64", examples=4, seed=8))) > 0
     assert expected.status == "passed"
     assert (again[0].status, again[0].examples) == (expected.status, expected.examples)
+
+
+def test_a_program_is_compiled_afresh_for_the_store_even_when_jax_has_cached_it(store, monkeypatch):
+    # A program JAX reads back from its own cache serializes without its kernels: stored, it would fail
+    # in every later process and be compiled again in each. The store's key changes whenever the
+    # catalogue's source does, while the program, and so JAX's own key, stays the same.
+    from oracle import executables
+
+    import jax
+
+    spec = dataclasses.replace(get("sum"), name="sum_edited")
+    case = build_case(spec, "float64", {"n": 3, "m": 4}, (), {"axis": 0}, seed=1)
+    jax.jit(lambda x: x + 1).lower(np.ones(2)).compile()   # a process's first compile is seldom a reference's
+    expected = reference(case, case.cotangent)
+    monkeypatch.setattr(executables, "_fingerprint", lambda: "the catalogue, edited")
+    as_in_a_new_process()
+    assert compiled_programs(lambda: reference(case, case.cotangent)) == 1        # under the new key
+    as_in_a_new_process()
+    again = []
+    assert compiled_programs(lambda: again.append(reference(case, case.cotangent))) == 0
+    for a, b in zip(expected[0] + expected[2], again[0][0] + again[0][2]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_an_upstream_gradient_shaped_unlike_the_outputs_is_the_callers_error_and_the_op_stays_compiled():
