@@ -48,7 +48,7 @@ class Case:
 
     def args(self) -> tuple:
         """Fresh copies of the positional arguments: inputs, then hyper-parameters."""
-        return tuple(copy.deepcopy(list(self.inputs.values()))) + tuple(copy.deepcopy(list(self.hyper.values())))
+        return tuple(a.copy() for a in self.inputs.values()) + tuple(copy.deepcopy(list(self.hyper.values())))
 
     def args_as(self, dtype: str) -> tuple:
         """The same arguments with every float input cast to `dtype` (finite differences run in float64)."""

@@ -29,8 +29,11 @@ def directions(rng: np.random.Generator, primals: Sequence[np.ndarray]) -> list[
     """A random direction for every differentiable input, entries of either sign in [0.5, 1]."""
     found = []
     for p in primals:
-        u = rng.uniform(0.5, 1.0, size=p.shape)
-        np.negative(u, out=u, where=rng.random(p.shape) < 0.5)   # in place: one array per input at any size
+        # One uniform draw r in [0, 1) gives both: the sign of r - 1/2 and a magnitude 1/2 + |r - 1/2|,
+        # each uniform and independent. In place: one array per input at any size.
+        u = rng.random(p.shape)
+        u -= 0.5
+        np.copysign(np.abs(u) + 0.5, u, out=u)
         found.append(u)
     return found
 

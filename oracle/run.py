@@ -18,7 +18,6 @@ import secrets
 import shlex
 import time
 import zlib
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings

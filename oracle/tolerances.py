@@ -24,7 +24,7 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["THRESHOLDS", "threshold", "relative_errors", "ROUNDING_ALLOWANCE", "ATOL_FRACTION", "FD_STEP", "COARSE_FD_STEPS", "COARSE_FD_RTOL",
+__all__ = ["THRESHOLDS", "threshold", "relative_errors", "within_everywhere", "ROUNDING_ALLOWANCE", "ATOL_FRACTION", "FD_STEP", "COARSE_FD_STEPS", "COARSE_FD_RTOL",
            "EPS", "eps", "INCONCLUSIVE_SHARE"]
 
 # check -> dtype -> rtol. float64 cases are computed in float64 end to end, so differences from
@@ -96,11 +96,31 @@ def _rms(a: np.ndarray) -> float:
     return math.sqrt(squares / flat.size)
 
 
+def within_everywhere(got: np.ndarray, expected: np.ndarray, rtol: float, rounding: np.ndarray | None = None) -> bool:
+    """True when no element's relative error (relative_errors) can exceed rtol, known without computing them.
+
+    Every element's denominator is at least the gradient's rms (and the rounding allowance's), so a
+    largest difference within rtol of that bound passes every element: two passes over the arrays
+    instead of a dozen. False says only that the elementwise errors must be computed. Anything not
+    finite (a NaN difference) is never within."""
+    if got.shape != expected.shape:
+        return False
+    if not expected.size:
+        return True
+    floor = _rms(expected)
+    if rounding is not None and np.shape(rounding) == expected.shape:
+        floor = max(floor, ROUNDING_ALLOWANCE * _rms(np.asarray(rounding, dtype=np.float64)) / rtol)
+    difference = np.subtract(got, expected, out=np.empty(expected.shape))   # out=: a 0-d difference stays an array
+    np.abs(difference, out=difference)
+    # A margin of a few units keeps the bound's own rounding from passing an element just over rtol.
+    return bool(difference.max() <= rtol * max(floor, ATOL_FRACTION) * (1 - 1e-12))
+
+
 def relative_errors(got: np.ndarray, expected: np.ndarray, rtol: float, rounding: np.ndarray | None = None) -> np.ndarray:
     """Elementwise relative error as defined above (float64).
 
     rounding, when known, is what rounding in the case's dtype does to the result in this case
-    (conditioning(), widened by oracle.rounding when a check would fail). ROUNDING_ALLOWANCE times it is
+    (checks.evaluation.nudging(): the reference at inputs moved by one unit, widened by oracle.rounding when a check would fail). ROUNDING_ALLOWANCE times it is
     an error any correct implementation may make, so it raises the denominator: in an
     ill-conditioned case (large terms cancelling to a small gradient) the relative error
     is measured against what rounding alone can do there.

@@ -19,7 +19,7 @@ from ..plugin import Implementation, StructureError
 from ..result import Finding
 from .calling import CASE_TIMEOUT, CaseTimeout, ImplementationError, alarms_handled, call
 from .evidence import SHOWN_ELEMENTS
-from .evaluation import Evaluation, conditioning, evaluate
+from .evaluation import Evaluation, evaluate
 from .evidence import WORST_SHOWN, compare, worst_elements
 from .modes import MODE_CHECKS, check_adjoint, check_jvp, check_second_order, skipped
 from .properties import PROPERTIES, check_properties
@@ -28,7 +28,7 @@ from .structure import check_dtype, check_finite, check_forward, check_shape
 from .values import check_finite_differences, check_reference
 
 __all__ = ["Evaluation", "evaluate", "run_checks", "finding_rank", "checks_for", "CHECKS", "PROPERTIES", "ImplementationError", "CaseTimeout",
-           "call", "compare", "conditioning", "worst_elements", "CASE_TIMEOUT", "SHOWN_ELEMENTS", "WORST_SHOWN"]
+           "call", "compare", "worst_elements", "CASE_TIMEOUT", "SHOWN_ELEMENTS", "WORST_SHOWN"]
 
 # Checks judged against tolerances, which the rounding estimate of the case's dtype may widen.
 ROUNDING_SENSITIVE = {"forward", "properties", "reference", "finite_differences", "linearity"}
@@ -63,7 +63,7 @@ def checks_for(impl: Implementation) -> list[str]:
         names.append("reference")
     if (impl.dtypes is None or "float64" in impl.dtypes) and not spec.stochastic:
         names.append("finite_differences")
-    names += ["linearity", "mutation", "determinism"]
+    names += ["linearity", "mutation"] + ([] if spec.stochastic else ["determinism"])
     if impl.convention in ("torch", "jax"):
         names.insert(names.index("structure") + 1, "contract")
     not_run = skipped(impl)

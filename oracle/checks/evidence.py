@@ -7,7 +7,7 @@ import numpy as np
 
 from ..figures import figure
 from ..result import Element, Finding
-from ..tolerances import relative_errors
+from ..tolerances import relative_errors, within_everywhere
 
 SHOWN_ELEMENTS = 4096    # arrays up to this size travel with a finding, for reports and diagnosis
 WORST_SHOWN = 5          # elements over the threshold shown, at most
@@ -59,6 +59,8 @@ def compare(check: str, argument: str | None, got: np.ndarray, expected: np.ndar
     """Elementwise comparison; a Finding naming how many and which elements are off."""
     got = np.asarray(got, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
+    if within_everywhere(got, expected, rtol, rounding):
+        return None
     errors = relative_errors(got, expected, rtol, rounding)
     bad = errors > rtol
     if not bad.any():
