@@ -93,6 +93,10 @@ def _rms(a: np.ndarray) -> float:
     if not flat.size:
         return 0.0
     squares = float(np.dot(flat, flat)) if flat.size <= _DOT_LIMIT else float(np.add.reduce(np.square(flat)))
+    if math.isinf(squares):   # squares past the float range (elements beyond 1e154): scaled by the largest first
+        largest = float(np.max(np.abs(flat)))
+        if math.isfinite(largest):
+            return largest * _rms(flat / largest)
     return math.sqrt(squares / flat.size)
 
 
@@ -110,10 +114,12 @@ def within_everywhere(got: np.ndarray, expected: np.ndarray, rtol: float, roundi
     floor = _rms(expected)
     if rounding is not None and np.shape(rounding) == expected.shape:
         floor = max(floor, ROUNDING_ALLOWANCE * _rms(np.asarray(rounding, dtype=np.float64)) / rtol)
-    difference = np.subtract(got, expected, out=np.empty(expected.shape))   # out=: a 0-d difference stays an array
+    with np.errstate(invalid="ignore", over="ignore"):   # inf - inf: NaN, which is never within
+        difference = np.subtract(got, expected, out=np.empty(expected.shape))   # out=: a 0-d difference stays an array
     np.abs(difference, out=difference)
     # A margin of a few units keeps the bound's own rounding from passing an element just over rtol.
-    return bool(difference.max() <= rtol * max(floor, ATOL_FRACTION) * (1 - 1e-12))
+    bound = rtol * max(floor, ATOL_FRACTION) * (1 - 1e-12)
+    return bool(math.isfinite(bound) and difference.max() <= bound)
 
 
 def relative_errors(got: np.ndarray, expected: np.ndarray, rtol: float, rounding: np.ndarray | None = None) -> np.ndarray:

@@ -1,0 +1,69 @@
+"""Shortcuts a case takes must not change what it finds.
+
+- A comparison that passes without computing elementwise errors (tolerances.within_everywhere)
+  would pass with them.
+- The reference and its copy nudged by one rounding unit (the conditioning estimate) come from one
+  program called once, with the values two separate evaluations give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import compiled_programs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from oracle.cases import build_case
+from oracle.checks.evaluation import nudging
+from oracle.reference import reference, reference_and_nudged
+from oracle.specs import get
+from oracle.tolerances import relative_errors, within_everywhere
+
+values = st.floats(allow_nan=True, allow_infinity=True, width=64) | st.sampled_from([0.0, -0.0, 1e-300, 1.0])
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")   # squares of values past 1e154, rescaled
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), shape=st.sampled_from([(), (1,), (5,), (3, 4)]), rtol=st.sampled_from([4e-13, 4e-6, 1e-3]))
+def test_a_comparison_passed_without_elementwise_errors_passes_with_them(data, shape, rtol):
+    expected = data.draw(arrays(np.float64, shape, elements=values))
+    with np.errstate(over="ignore", invalid="ignore"):
+        nearby = expected * (1 + data.draw(arrays(np.float64, shape, elements=st.floats(-1e-3, 1e-3))))
+    got = data.draw(st.sampled_from([nearby, data.draw(arrays(np.float64, shape, elements=values))]))
+    rounding = data.draw(st.none() | arrays(np.float64, shape, elements=st.floats(0, 1e-3)))
+    if within_everywhere(got, expected, rtol, rounding):
+        assert np.all(relative_errors(got, expected, rtol, rounding) <= rtol)
+
+
+def test_the_shortcut_is_taken_for_a_right_gradient_and_not_for_a_wrong_one():
+    expected = np.linspace(-1.0, 1.0, 1000)
+    assert within_everywhere(expected * (1 + 1e-14), expected, 4e-13)
+    wrong = expected.copy()
+    wrong[7] *= 1.01
+    assert not within_everywhere(wrong, expected, 4e-13)
+    assert not within_everywhere(np.full(3, np.nan), np.zeros(3), 4e-13)
+
+
+def _case(op, dims, hyper, dtype="float32"):
+    return build_case(get(op), dtype, dims, (), hyper, seed=3)
+
+
+def test_the_reference_and_its_nudged_copy_come_from_one_program_with_the_values_of_two_evaluations():
+    for op, dims, hyper in [("tanh", {"n": 5}, {}), ("matmul", {"n": 2, "k": 3, "m": 4}, {}),
+                            ("softmax_cross_entropy", {"n": 3, "c": 4}, {}), ("dropout", {"n": 2, "d": 3}, {"p": 0.5, "seed": 7})]:
+        case = _case(op, dims, hyper)
+        paired = []
+        assert compiled_programs(lambda: paired.append(reference_and_nudged(case, case.cotangent, nudging(case)))) <= 1
+        outputs, cotangent, grads, (nudged_outputs, nudged_grads) = paired[0]
+        alone = reference(case, case.cotangent)
+        replay = nudging(case)                   # the same draws, in the same order: inputs, then the upstream
+        moved = {n: replay(a) if a.dtype.kind == "f" else a for n, a in case.inputs.items()}
+        nudged_cotangent = tuple(replay(c) for c in cotangent)
+        by_itself = reference(replace(case, inputs=moved), lambda shapes: nudged_cotangent)
+        for a, b in zip(outputs + grads + nudged_outputs + nudged_grads, alone[0] + alone[2] + by_itself[0] + by_itself[2]):
+            np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-300, err_msg=op)
+        assert any(np.any(a != b) for a, b in zip(grads, nudged_grads)), op   # nudged: not the same point
