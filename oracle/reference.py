@@ -23,6 +23,7 @@ against a tenth of one). So:
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -106,25 +107,33 @@ def _optimised_program(spec: Spec, static: tuple) -> Callable:
     return jax.jit(_programs(spec, static)[1])
 
 
-# Every compiled shape keeps its executable, jaxpr and module alive: about 1.3 MB. Past this many
-# programs in a process, JAX's in-memory caches are dropped and start again (the stores on disk
-# still have them, so reloading one costs a file read, not a compile): this bounds what a long run
-# keeps alive. Measured on gatecore's busiest ops: 150 against 400 took a worker from 810 MB to
-# 476 MB for 4% more CPU.
+# Every compiled shape keeps its executable, jaxpr and module alive: about 1.3 MB. At most this many
+# programs stay loaded in a process, the least recently used leaving first (the stores on disk still
+# have them, so reloading one costs a file read, not a compile); and after every this many
+# compiles, JAX's own in-memory caches, which hold what was compiled here, are dropped. A run
+# judges one op after another, so the programs that leave are those of ops already judged. This
+# bounds what a long run keeps alive: 150 programs against 400 took a worker from 810 MB to 476 MB.
 MAX_COMPILED = 120
-# (compiled program, output shapes) by program signature, in this process.
-_LOADED: dict[tuple, tuple[Callable, list[tuple[int, ...]]]] = {}
+# (compiled program, output shapes) by program signature, in this process, oldest use first.
+_LOADED: OrderedDict[tuple, tuple[Callable, list[tuple[int, ...]]]] = OrderedDict()
+_compiled_since_cleared = 0
 
 
-def _forget_if_full() -> None:
+def _make_room(compiling: bool) -> None:
+    """Room in _LOADED for one more program; JAX's caches dropped after MAX_COMPILED compiles here."""
+    global _compiled_since_cleared
     import jax
 
-    if len(_LOADED) >= MAX_COMPILED:
-        jax.clear_caches()
-        _programs.cache_clear()
-        _optimised_program.cache_clear()
-        _pair_program.cache_clear()
-        _LOADED.clear()
+    while len(_LOADED) >= MAX_COMPILED:
+        _LOADED.popitem(last=False)
+    if compiling:
+        _compiled_since_cleared += 1
+        if _compiled_since_cleared >= MAX_COMPILED:
+            _compiled_since_cleared = 0
+            jax.clear_caches()
+            _programs.cache_clear()
+            _optimised_program.cache_clear()
+            _pair_program.cache_clear()
 
 
 # Specs whose reference cannot be traced (NumPy on labels, say) are evaluated op by op instead.
@@ -169,10 +178,11 @@ def _load_or_compile(signature: tuple, key_for: Callable[[], str | None], lower:
 
     found = _LOADED.get(signature) if stored else None
     if found is not None:
+        _LOADED.move_to_end(signature)
         return found
-    _forget_if_full()
     key = key_for()
     found = executables.load(key) if stored else None
+    _make_room(compiling=found is None)
     if found is None:
         lowered, shapes = lower()
         # An executable that JAX read back from its own cache serializes without its kernels, so a
@@ -340,16 +350,27 @@ def _run(spec: Spec, static: tuple, program: Any, pair: bool, calls: list[tuple]
     value_and_vjp = _programs(spec, static)[1]
     if program is None:
         return [_ran(value_and_vjp, *c) for c in calls]
-    try:
+
+    def by(program: Any) -> list[tuple]:
         return _split(_ran(program, *_stacked(calls))) if pair else [_ran(program, *c) for c in calls]
+
+    try:
+        return by(program)
     except Exception:  # noqa: BLE001
         pass
     # A stored program that does not run (written by another jaxlib build, or serialized without one of
     # its kernels): compile it again.
     try:
-        program, _ = _compiled(spec, static, calls[0][0], calls[0][1], precision, stored=False, pair=pair)
-        return _split(_ran(program, *_stacked(calls))) if pair else [_ran(program, *c) for c in calls]
+        return by(_compiled(spec, static, calls[0][0], calls[0][1], precision, stored=False, pair=pair)[0])
     except Exception:  # noqa: BLE001
+        if pair:   # mapped over a pair it traces but does not run (a callback that takes one case): one at a time
+            _UNPAIRED.add(spec.name)
+            try:
+                single = _compiled(spec, static, calls[0][0], calls[0][1], precision)[0]
+            except Exception:  # noqa: BLE001
+                _UNTRACEABLE.add(spec.name)
+                single = None
+            return _run(spec, static, single, False, calls, precision)
         # Traceable in shape but not in value (a Python branch on data): op by op may still work.
         _UNTRACEABLE.add(spec.name)
         with jax.enable_x64(True):

@@ -84,7 +84,7 @@ def _dropout(x, p, seed):
     # The mask is data, not a function of x: the gradient is dout * mask / (1 - p). The seed and p
     # are traced (one compiled program serves every seed and p), so NumPy draws the mask in a callback.
     mask = jax.pure_callback(lambda s, q: dropout_mask(x.shape, float(q), int(s)),
-                             jax.ShapeDtypeStruct(x.shape, jnp.bool_), seed, p, vmap_method="broadcast_all")
+                             jax.ShapeDtypeStruct(x.shape, jnp.bool_), seed, p, vmap_method="sequential")
     return x * mask.astype(x.dtype) / (1.0 - p)
 
 

@@ -67,3 +67,24 @@ def test_the_reference_and_its_nudged_copy_come_from_one_program_with_the_values
         for a, b in zip(outputs + grads + nudged_outputs + nudged_grads, alone[0] + alone[2] + by_itself[0] + by_itself[2]):
             np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-300, err_msg=op)
         assert any(np.any(a != b) for a, b in zip(grads, nudged_grads)), op   # nudged: not the same point
+
+
+def test_a_reference_that_runs_only_one_case_at_a_time_is_evaluated_so_and_stays_compiled():
+    import jax
+    import jax.numpy as jnp
+
+    from oracle import reference as module
+    from oracle.spec import Spec, choice
+
+    def scaled(x, k):   # the callback takes one case's k, as a Python number: not mapped over a pair
+        factor = jax.pure_callback(lambda k: np.asarray(float(k) + 1.0), jax.ShapeDtypeStruct((), jnp.float64), k,
+                                   vmap_method="broadcast_all")
+        return x * factor
+
+    spec = Spec("scaled_by_callback", inputs={"x": "n"}, hyper={"k": replace(choice(2.0), traced=True)}, reference=scaled)
+    case = build_case(spec, "float64", {"n": 3}, (), {"k": 2.0}, seed=1)
+    outputs, cotangent, grads, (nudged_outputs, nudged_grads) = reference_and_nudged(case, case.cotangent, nudging(case))
+    np.testing.assert_allclose(outputs[0], 3.0 * case.inputs["x"], rtol=1e-15)
+    np.testing.assert_allclose(grads[0], 3.0 * cotangent[0], rtol=1e-15)
+    np.testing.assert_allclose(nudged_grads[0], 3.0 * cotangent[0], rtol=1e-15)
+    assert spec.name in module._UNPAIRED and spec.name not in module._UNTRACEABLE
