@@ -63,9 +63,10 @@ def check_finite_differences(ev: Evaluation) -> Finding | None:
     if ev.spec.stochastic:
         return None  # a forward that draws its own random numbers is judged from its mask (a property)
     spec = ev.spec
-    primals = [ev.case.inputs[n].astype(np.float64) for n in spec.differentiable]
-    cotangent = [c.astype(np.float64) for c in ev.cotangent]
-    grads = [g.astype(np.float64) for g in ev.grads]
+    # Read only (the forward gets new arrays at each step): no copies where float64 already.
+    primals = [np.asarray(ev.case.inputs[n], dtype=np.float64) for n in spec.differentiable]
+    cotangent = [np.asarray(c, dtype=np.float64) for c in ev.cotangent]
+    grads = [np.asarray(g, dtype=np.float64) for g in ev.grads]
     rng = np.random.default_rng([ev.case.seed, 7])
     rtol = ev.rtol("finite_differences")
     # Where the reference judged the gradient (this check runs only once it passed), one direction
