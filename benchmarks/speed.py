@@ -248,7 +248,7 @@ def main() -> int:
     rows.append((f"peak RSS of the process tree, {name}", TODAY["rss"], TARGET["rss"], f"{cold[2] / 2**30:.2f} GB"))
 
     if not args.no_readme:
-        readme = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto"]
+        readme = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "worksteal"]
         _, wall, _, output = measured(readme, environment(None))
         rows.append(("README's test command", TODAY["readme"], TARGET["readme"],
                      f"{wall / 60:.1f} min ({output.strip().splitlines()[-1] if output.strip() else ''})"))
