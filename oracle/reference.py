@@ -72,8 +72,8 @@ def _optimised(*groups: Sequence[np.ndarray]) -> bool:
 
 
 @lru_cache(maxsize=512)
-def _programs(spec: Spec, static: tuple) -> tuple[Callable, Callable, Callable]:
-    """(forward, value-and-vjp, its jitted form) for one spec with its static hyper-parameters fixed.
+def _programs(spec: Spec, static: tuple) -> tuple[Callable, Callable]:
+    """(forward, value-and-vjp) for one spec with its static hyper-parameters fixed (jitted by _jitted).
 
     static holds (name, value) for hyper-parameters that shape the computation (a stride, an
     axis); the traced ones (Hyper.traced) arrive as arguments with the non-differentiated inputs.
@@ -96,15 +96,19 @@ def _programs(spec: Spec, static: tuple) -> tuple[Callable, Callable, Callable]:
         grads = pullback(cotangent if isinstance(out, (tuple, list)) else cotangent[0])
         return _as_tuple(out), grads
 
-    return forward, value_and_vjp, jax.jit(value_and_vjp, compiler_options=_compiler_options())
+    return forward, value_and_vjp
 
 
-@lru_cache(maxsize=64)
-def _optimised_program(spec: Spec, static: tuple) -> Callable:
-    """The value-and-VJP program jitted with XLA's default options, for inputs of OPTIMISED_FROM elements or more."""
+@lru_cache(maxsize=512)
+def _jitted(spec: Spec, static: tuple, pair: bool, optimised: bool) -> Callable:
+    """The value-and-VJP program jitted: mapped over a pair of cases (jax.vmap: a case and its nudged
+    copy in one call) or not; with XLA's default options for inputs of OPTIMISED_FROM elements or
+    more (optimised), else with COMPILER_OPTIONS."""
     import jax
 
-    return jax.jit(_programs(spec, static)[1])
+    value_and_vjp = _programs(spec, static)[1]
+    return jax.jit(jax.vmap(value_and_vjp) if pair else value_and_vjp,
+                   compiler_options=None if optimised else _compiler_options())
 
 
 # Every compiled shape keeps its executable, jaxpr and module alive: about 1.3 MB. At most this many
@@ -132,8 +136,7 @@ def _make_room(compiling: bool) -> None:
             _compiled_since_cleared = 0
             jax.clear_caches()
             _programs.cache_clear()
-            _optimised_program.cache_clear()
-            _pair_program.cache_clear()
+            _jitted.cache_clear()
 
 
 # Specs whose reference cannot be traced (NumPy on labels, say) are evaluated op by op instead.
@@ -194,33 +197,21 @@ def _load_or_compile(signature: tuple, key_for: Callable[[], str | None], lower:
     return found
 
 
-@lru_cache(maxsize=64)
-def _pair_program(spec: Spec, static: tuple, optimised: bool) -> Callable:
-    """The value-and-VJP program mapped over a leading axis of two: a case and its nudged copy in one call."""
-    import jax
-
-    return jax.jit(jax.vmap(_programs(spec, static)[1]), compiler_options=None if optimised else _compiler_options())
-
-
 def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precision: str, stored: bool = True,
               pair: bool = False):
-    """(compiled value-and-VJP, output shapes) at these argument shapes; pair: the program of _pair_program,
-    whose arguments are these stacked two deep. Raises when the reference cannot be traced."""
+    """(compiled value-and-VJP, output shapes) at these argument shapes; pair: the program mapped over a
+    pair (_jitted), whose arguments are these stacked two deep. Raises when the reference cannot be traced."""
     import jax
 
     from . import executables
 
     def lower():
-        forward, _, jitted = _programs(spec, static)
+        forward = _programs(spec, static)[0]
         shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, primals, others))]
-        cotangent = tuple(jax.ShapeDtypeStruct(s, np.dtype(precision)) for s in shapes)
+        args = (primals, others, tuple(jax.ShapeDtypeStruct(s, np.dtype(precision)) for s in shapes))
         if pair:
-            two = lambda group: tuple(jax.ShapeDtypeStruct((2, *a.shape), a.dtype) for a in group)
-            return _pair_program(spec, static, _optimised(primals, others)).lower(
-                two(primals), two(others), two(cotangent)), shapes
-        if _optimised(primals, others):
-            jitted = _optimised_program(spec, static)
-        return jitted.lower(primals, others, cotangent), shapes
+            args = tuple(tuple(jax.ShapeDtypeStruct((2, *a.shape), a.dtype) for a in group) for group in args)
+        return _jitted(spec, static, pair, _optimised(primals, others)).lower(*args), shapes
 
     name = "value_and_vjp_pair" if pair else "value_and_vjp"
     signature = (name, spec.name, static, _signature(primals), _signature(others), precision)

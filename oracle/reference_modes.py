@@ -32,7 +32,7 @@ def _mode_program(spec, static: tuple) -> Callable:
     """One jitted program for both products, so that each new shape costs one compile, not two."""
     import jax
 
-    forward, _, _ = _programs(spec, static)
+    forward, _ = _programs(spec, static)
 
     def both(primals, others, tangents, cotangent, direction):
         f = lambda *p: forward(p, others)

@@ -121,7 +121,7 @@ def _program(spec, static: tuple, shapes: tuple):
 
     from .reference import _programs
 
-    _, value_and_vjp, _ = _programs(spec, static)
+    _, value_and_vjp = _programs(spec, static)
     with jax.enable_x64(True):
         return jax.make_jaxpr(value_and_vjp)(*_shaped(shapes))
 
