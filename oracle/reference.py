@@ -335,9 +335,8 @@ def _traced(spec: Spec, static: tuple, primals: tuple, others: tuple, precision:
 
 def _run(spec: Spec, static: tuple, program: Any, pair: bool, calls: list[tuple], precision: str) -> list[tuple]:
     """(outputs, gradients) of each of calls ((primals, others, cotangent) each), by program: a pair program
-    takes the two calls stacked, a single one each in turn; None means op by op."""
-    import jax
-
+    takes the two calls stacked, a single one each in turn; None means op by op. Called with float64
+    switched on (_evaluate's jax.enable_x64), as every program here was traced."""
     value_and_vjp = _programs(spec, static)[1]
     if program is None:
         return [_ran(value_and_vjp, *c) for c in calls]
@@ -364,8 +363,7 @@ def _run(spec: Spec, static: tuple, program: Any, pair: bool, calls: list[tuple]
             return _run(spec, static, single, False, calls, precision)
         # Traceable in shape but not in value (a Python branch on data): op by op may still work.
         _UNTRACEABLE.add(spec.name)
-        with jax.enable_x64(True):
-            return [_ran(value_and_vjp, *c) for c in calls]
+        return [_ran(value_and_vjp, *c) for c in calls]
 
 
 def _stacked(calls: list[tuple]) -> tuple:

@@ -126,8 +126,9 @@ def relative_errors(got: np.ndarray, expected: np.ndarray, rtol: float, rounding
     """Elementwise relative error as defined above (float64).
 
     rounding, when known, is what rounding in the case's dtype does to the result in this case
-    (checks.evaluation.nudging(): the reference at inputs moved by one unit, widened by oracle.rounding when a check would fail). ROUNDING_ALLOWANCE times it is
-    an error any correct implementation may make, so it raises the denominator: in an
+    (the reference at inputs moved by one rounding unit, checks.evaluation.nudging(), widened by
+    oracle.rounding when a check would fail). ROUNDING_ALLOWANCE times it is an error any correct
+    implementation may make, so it raises the denominator: in an
     ill-conditioned case (large terms cancelling to a small gradient) the relative error
     is measured against what rounding alone can do there.
     """

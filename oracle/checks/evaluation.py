@@ -160,6 +160,7 @@ def nudging(case: Case) -> Callable[[np.ndarray], np.ndarray]:
     (reproducibly from the case's seed): what rounding alone may do to each input and upstream value."""
     eps = rounding_unit(case.dtype)
     rng = np.random.default_rng([case.seed, 11])
+
     def nudge(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a, dtype=np.float64)
         return a * (1 + eps * rng.choice([-1.0, 1.0], size=a.shape))
