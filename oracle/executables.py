@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["compiling_afresh", "load", "load_shapes", "program_key", "save", "save_shapes"]
+__all__ = ["compiling_afresh", "load", "load_shapes", "program_key", "save", "save_shapes", "seen_whole"]
 
 _FORMAT = 1
 _PREFIX = "oracle-reference-"
@@ -114,6 +114,14 @@ def _identity(fn: Any, depth: int = 0) -> tuple | None:
     if defaults is None:
         return None
     return (module, fn.__qualname__, code.co_firstlineno, _code_digest(code), tuple(cells), defaults)
+
+
+def seen_whole(fn: Any) -> bool:
+    """Whether the store's key sees all of a reference (the oracle's catalogue and plugins, JAX's functions)."""
+    try:
+        return _identity(fn) is not None
+    except Exception:   # noqa: BLE001 - what cannot be looked at is not seen whole
+        return False
 
 
 def _code_digest(code: types.CodeType) -> str:

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from . import layouts
+from . import layouts, symbolic_shapes
 from .cases import Case
-from .spec import Spec
+from .spec import Spec, parse_shape
 
 __all__ = ["COMPILER_OPTIONS", "MAX_COMPILED", "reference"]
 
@@ -233,8 +233,8 @@ def stored_program(name: str, spec: Spec, static: tuple, jitted: Any, args: tupl
 @lru_cache(maxsize=2048)
 def _output_shapes(spec: Spec, static: tuple, primals: tuple, others: tuple) -> list[tuple[int, ...]]:
     """The reference's output shapes at these argument signatures ((shape, dtype) pairs), by tracing
-    its forward (kept in the store of compiled programs for later runs): what a program compiled for
-    a padded layout cannot tell."""
+    its forward (oracle.symbolic_shapes: once for many signatures) and kept in the store of compiled
+    programs for later runs: what a program compiled for a padded layout cannot tell."""
     import jax
 
     from . import executables
@@ -245,9 +245,30 @@ def _output_shapes(spec: Spec, static: tuple, primals: tuple, others: tuple) -> 
     shapes = executables.load_shapes(key)
     if shapes is None:
         forward = _programs(spec, static)[0]
-        shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, *as_structs))]
+        # One symbolic trace serves every signature of a pattern; a reference the oracle does not see
+        # whole, or that cannot be traced so, is traced at these shapes.
+        shapes = (symbolic_shapes.output_shapes((spec, static), forward, (primals, others), _axis_names(spec, (primals, others)))
+                  if executables.seen_whole(spec.reference) else None)
+        if shapes is None:
+            shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, *as_structs))]
         executables.save_shapes(key, shapes)
     return shapes
+
+
+def _axis_names(spec: Spec, signature: tuple) -> tuple:
+    """Each argument's axes named by the spec's dims (None where its shape pattern names none: batch dims,
+    fixed sizes, traced hyper-parameters), in the groups of _output_shapes's signature."""
+    inputs = [list(spec.differentiable),
+              [n for n in spec.input_names if n not in spec.differentiable]]
+
+    def axes(name: str | None, ndim: int) -> tuple:
+        parts = parse_shape(spec.inputs[name].shape) if name is not None else None
+        if parts is None or parts.batch or len(parts.parts) != ndim:
+            return (None,) * ndim
+        return tuple(p if isinstance(p, str) else None for p in parts.parts)
+
+    return tuple(tuple(axes(names[i] if i < len(names) else None, len(shape)) for i, (shape, _) in enumerate(group))
+                 for group, names in zip(signature, inputs))
 
 
 def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], tuple[np.ndarray, ...]],

@@ -179,10 +179,12 @@ def references_traced(run) -> int:
 def as_in_a_new_process() -> None:
     import jax
 
-    from oracle import reference
+    from oracle import reference, symbolic_shapes
 
     reference._LOADED.clear()
     reference._output_shapes.cache_clear()
+    symbolic_shapes._TRACED.clear()
+    symbolic_shapes._CONCRETE.clear()
     jax.clear_caches()
 
 

@@ -1,0 +1,105 @@
+"""A reference's output shapes at many input shapes from one trace, its input dims made symbols.
+
+A padded layout (oracle.layouts) runs a program compiled for larger inputs, so the outputs' shapes
+at the case's own inputs must be found another way. Tracing the forward at every new input shape
+costs a few milliseconds each, hundreds of times in a run. Traced once with symbolic dims (JAX's
+shape polymorphism, as jax.export uses it), the output shapes come back as expressions in the
+input dims, evaluated for each case.
+
+Each of the spec's named dims is one symbol (known to be at least 2), except where its size is 0 or
+1, which stays a number (broadcasting depends on a 1); axes without a name keep their size. One
+trace therefore serves every signature in which the same dims are 1. A reference that cannot be
+traced so (a Python branch on a dim's value, NumPy on a shape) gives None, and its caller traces
+it at the concrete shapes.
+
+JAX decides an equality between two symbols, or a symbol and a number, that it cannot prove as
+"not equal", so a reference that branched on two dims being equal would be misread where they
+are. Only references the oracle sees whole (its catalogue and JAX's own functions:
+oracle.executables) are traced symbolically, and a test holds every padded catalogue op to its
+concrete shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+
+import numpy as np
+
+__all__ = ["output_shapes", "pattern"]
+
+Signature = tuple[tuple[tuple[tuple[int, ...], str], ...], ...]   # groups of (shape, dtype) pairs
+Names = tuple[tuple[tuple[str | None, ...], ...], ...]             # the same groups: each axis's dim name, or None
+
+
+def pattern(signature: Signature, names: Names) -> tuple[Signature, dict[str, int]] | None:
+    """(the signature with each named size from 2 up replaced by its dim's symbol, each symbol's size),
+    or None when one dim has two sizes."""
+    sizes: dict[str, int] = {}
+
+    def dim(size: int, name: str | None) -> int | str:
+        if name is None or size < 2:
+            return size
+        symbol = f"dim_{name}"
+        return symbol if sizes.setdefault(symbol, size) == size else -1
+
+    shaped = tuple(tuple((tuple(dim(n, a) for n, a in zip(shape, axes)), dtype) for (shape, dtype), axes in zip(group, named))
+                   for group, named in zip(signature, names))
+    if any(n == -1 for group in shaped for shape, _ in group for n in shape):
+        return None
+    return shaped, sizes
+
+
+# Traces by (the caller's name for the function, pattern): the caller's own function objects are
+# remade when JAX's caches are dropped, and the pattern's trace is still good.
+_TRACED: dict[tuple, list[tuple] | None] = {}
+MAX_TRACED = 1024
+
+
+# Functions that could not be traced symbolically at a pattern with symbols: at the next pattern
+# they would most likely fail again, at the cost of a trace.
+_CONCRETE: set[Hashable] = set()
+
+
+def _traced(key: Hashable, forward: Callable, shaped: Signature, symbols: tuple[str, ...]) -> list[tuple] | None:
+    """The forward's output shapes (numbers and symbolic expressions) at a pattern, or None when it cannot be traced so."""
+    if key in _CONCRETE:
+        return None
+    if (key, shaped) not in _TRACED:
+        if len(_TRACED) >= MAX_TRACED:
+            _TRACED.clear()
+        _TRACED[key, shaped] = _trace(forward, shaped, symbols)
+        if _TRACED[key, shaped] is None and symbols:
+            _CONCRETE.add(key)
+    return _TRACED[key, shaped]
+
+
+def _trace(forward: Callable, shaped: Signature, symbols: tuple[str, ...]) -> list[tuple] | None:
+    import jax
+    from jax import export
+
+    try:
+        dims = dict(zip(symbols, export.symbolic_shape(", ".join(symbols), constraints=[f"{s} >= 2" for s in symbols])
+                        if symbols else ()))
+        groups = [tuple(jax.ShapeDtypeStruct(tuple(dims.get(n, n) for n in shape), np.dtype(dtype)) for shape, dtype in group)
+                  for group in shaped]
+        outputs = jax.eval_shape(forward, *groups)
+    except Exception:   # noqa: BLE001 - whatever keeps the trace symbolic sends it to a concrete one
+        return None
+    return [tuple(o.shape) for o in (outputs if isinstance(outputs, (tuple, list)) else (outputs,))]
+
+
+def output_shapes(key: Hashable, forward: Callable, signature: Signature, names: Names) -> list[tuple[int, ...]] | None:
+    """The output shapes of forward(*groups) at a signature, from the trace of its pattern; None if there is none.
+    key names the function (the same key, the same function) for the traces kept in this process."""
+    found = pattern(signature, names)
+    if found is None:
+        return None
+    shaped, sizes = found
+    traced = _traced(key, forward, shaped, tuple(sizes))
+    if traced is None:
+        return None
+    try:
+        return [tuple(int(d) if isinstance(d, (int, np.integer)) else int(d._evaluate(sizes)) for d in shape)
+                for shape in traced]
+    except Exception:   # noqa: BLE001 - a JAX whose expressions evaluate otherwise: the concrete trace
+        return None
