@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from . import compile_cache
+
 __all__ = ["compiling_afresh", "load", "load_shapes", "program_key", "save", "save_shapes", "seen_whole"]
 
 _FORMAT = 1
@@ -161,7 +163,6 @@ def compiling_afresh() -> Iterator[None]:
 
     The store JAX reads is the oracle's (compile_cache), which misses for this thread here. JAX's own
     switch is set as well for a JAX that keeps its own store; it only works before JAX's first compile."""
-    from . import compile_cache
 
     try:
         from jax._src import config as jax_config
@@ -174,7 +175,6 @@ def compiling_afresh() -> Iterator[None]:
 
 def _read(key: str | None) -> tuple | None:
     """An entry's fields after its format number, or None (absent, unreadable, another format, cache off)."""
-    from . import compile_cache
 
     files = compile_cache.store()
     data = files.get(key) if key is not None and files is not None else None
@@ -186,7 +186,6 @@ def _read(key: str | None) -> tuple | None:
 
 
 def _write(key: str | None, *fields: Any, replace: bool = False) -> None:
-    from . import compile_cache
 
     files = compile_cache.store()
     if key is not None and files is not None:
@@ -208,7 +207,6 @@ def load(key: str | None) -> tuple[Callable, list[tuple[int, ...]]] | None:
 def save(key: str | None, compiled: Any, shapes: Sequence[tuple[int, ...]], replace: bool = False) -> None:
     """Keep a compiled program for later runs; does nothing when it cannot be stored or the cache is off.
     replace: over an entry already there (one that did not run)."""
-    from . import compile_cache
 
     if key is None or compile_cache.store() is None:    # serializing costs milliseconds: not for nothing
         return

@@ -19,6 +19,7 @@ whole evaluation: inputs(), cotangent() for each upstream gradient, cut() for ea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,7 +50,7 @@ class Flat:
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
-        self.size = int(np.prod(shape, dtype=np.int64))
+        self.size = math.prod(shape)
         self.bucket = max(MIN_FLAT, _power_of_two(self.size))
 
     @classmethod

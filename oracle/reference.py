@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import layouts, symbolic_shapes
+from . import compile_cache, executables, layouts, symbolic_shapes
 from .cases import Case
 from .spec import Spec, parse_shape
 
@@ -160,12 +160,12 @@ def _hyper_value(value: Any, precision: str) -> np.ndarray:
     return np.asarray(value, dtype=precision)
 
 
-def _ran(program: Callable, *args: Any) -> Any:
-    """A program's outputs, read into NumPy. JAX runs a program asynchronously, so one that cannot run
-    (a stored program missing one of its kernels) fails here, when its outputs are read, not when it is called."""
-    import jax
-
-    return jax.tree_util.tree_map(np.asarray, program(*args))
+def _ran(program: Callable, *args: Any) -> tuple[tuple, tuple]:
+    """A value-and-VJP program's (outputs, gradients), read into NumPy. JAX runs a program asynchronously, so
+    one that cannot run (a stored program missing one of its kernels) fails here, when its outputs are read,
+    not when it is called."""
+    outputs, grads = program(*args)
+    return tuple(np.asarray(o) for o in _as_tuple(outputs)), tuple(np.asarray(g) for g in grads)
 
 
 def _signature(arrays: Sequence[np.ndarray]) -> tuple:
@@ -177,7 +177,6 @@ def _load_or_compile(signature: tuple, key_for: Callable[[], str | None], lower:
     """(compiled program, output shapes) for a signature: already loaded in this process, read from the
     store of compiled programs (oracle.executables), or lowered, compiled and stored. stored=False
     compiles afresh (a stored program that failed to run)."""
-    from . import executables
 
     found = _LOADED.get(signature) if stored else None
     if found is not None:
@@ -203,7 +202,6 @@ def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precisio
     pair (_jitted), whose arguments are these stacked two deep. Raises when the reference cannot be traced."""
     import jax
 
-    from . import executables
 
     def lower():
         forward = _programs(spec, static)[0]
@@ -223,7 +221,6 @@ def stored_program(name: str, spec: Spec, static: tuple, jitted: Any, args: tupl
                    stored: bool = True) -> Callable:
     """`jitted` compiled at these arguments (a tuple of groups of arrays), kept as the value-and-VJP
     program is (reference_modes' programs). stored=False compiles afresh."""
-    from . import executables
 
     signature = (name, spec.name, static, tuple(_signature(g) for g in args), precision)
     return _load_or_compile(signature, lambda: executables.program_key(spec, static, args, precision, program=name),
@@ -237,7 +234,6 @@ def _output_shapes(spec: Spec, static: tuple, primals: tuple, others: tuple) -> 
     programs for later runs: what a program compiled for a padded layout cannot tell."""
     import jax
 
-    from . import executables
 
     as_structs = [tuple(jax.ShapeDtypeStruct(shape, np.dtype(dtype)) for shape, dtype in group)
                   for group in (primals, others)]
@@ -295,9 +291,7 @@ def _evaluate(case: Case, cotangent_for: Callable, precision: str, nudge: Callab
     """((outputs, gradients), cotangent), and the nudged (outputs, gradients) after them when nudge is given."""
     import jax
 
-    from .compile_cache import ensure
-
-    ensure()  # judge() configures the cache; a caller outside it gets the default
+    compile_cache.ensure()  # judge() configures the cache; a caller outside it gets the default
     spec = case.spec
     wanted = spec.differentiable
     static = tuple((k, _hashable(v)) for k, v in case.hyper.items() if not spec.hyper[k].traced)
@@ -389,7 +383,15 @@ def _run(spec: Spec, static: tuple, program: Any, pair: bool, calls: list[tuple]
 
 def _stacked(calls: list[tuple]) -> tuple:
     """Two calls' arguments as one call of a pair program: every array stacked two deep."""
-    return tuple(tuple(np.stack([a, b]) for a, b in zip(first, second)) for first, second in zip(*calls))
+    return tuple(tuple(_pair(a, b) for a, b in zip(first, second)) for first, second in zip(*calls))
+
+
+def _pair(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.stack([a, b]) for two arrays of one shape and dtype, without its generic bookkeeping."""
+    a, b = np.asarray(a), np.asarray(b)
+    both = np.empty((2, *a.shape), dtype=np.result_type(a, b))
+    both[0], both[1] = a, b
+    return both
 
 
 def _split(result: tuple) -> list[tuple]:

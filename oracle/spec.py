@@ -12,9 +12,9 @@ checks about an op is derived from here.
 from __future__ import annotations
 
 import math
-
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -216,6 +216,7 @@ def _shape_part(token: str, text: str) -> str | int:
     raise SpecError(f"shape {text!r}: {token!r} is neither a dim name nor a literal size")
 
 
+@lru_cache(maxsize=1024)   # a spec's few patterns are read for every case
 def parse_shape(text: str) -> ShapePattern:
     tokens = text.split()
     batch_at = None

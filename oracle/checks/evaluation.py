@@ -160,10 +160,11 @@ def nudging(case: Case) -> Callable[[np.ndarray], np.ndarray]:
     (reproducibly from the case's seed): what rounding alone may do to each input and upstream value."""
     eps = rounding_unit(case.dtype)
     rng = np.random.default_rng([case.seed, 11])
+    factors = np.array([1 - eps, 1 + eps])
 
     def nudge(a: np.ndarray) -> np.ndarray:
-        a = np.asarray(a, dtype=np.float64)
-        return a * (1 + eps * rng.choice([-1.0, 1.0], size=a.shape))
+        # The signs rng.choice([-1, 1]) would draw (it draws these indices), at half its cost.
+        return np.asarray(a, dtype=np.float64) * factors[rng.integers(0, 2, size=np.shape(a))]
 
     return nudge
 
