@@ -175,7 +175,7 @@ def check(quiet: int, verbose: int, **given: Any) -> int:
         except (SchemaError, OSError, UnicodeDecodeError) as error:
             raise UsageError(f"pinned examples {pinned}: {error}") from None
     _writable(settings["report"], settings["json"], settings["junit_xml"])
-    from .execution.supervisor import stop_on_signals
+    from .execution.signals import stop_on_signals
     from .run import check as run_check
 
     console = _console()

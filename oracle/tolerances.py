@@ -25,7 +25,7 @@ from typing import Mapping
 import numpy as np
 
 __all__ = ["THRESHOLDS", "threshold", "relative_errors", "within_everywhere", "ROUNDING_ALLOWANCE", "ATOL_FRACTION", "FD_STEP", "COARSE_FD_STEPS", "COARSE_FD_RTOL",
-           "EPS", "eps", "INCONCLUSIVE_SHARE"]
+           "EPS", "eps", "INCONCLUSIVE_SHARE", "rms"]
 
 # check -> dtype -> rtol. float64 cases are computed in float64 end to end, so differences from
 # the reference are a few ulps times the op's conditioning; float32 ones carry float32 rounding.
@@ -88,15 +88,16 @@ def threshold(check: str, dtype: str, spec_tolerance: Mapping[str, float] | None
 _DOT_LIMIT = 8192
 
 
-def _rms(a: np.ndarray) -> float:
-    flat = a.reshape(-1)
+def rms(a: np.ndarray) -> float:
+    """Root mean square of an array's elements (0 for none), rescaled where the squares would overflow."""
+    flat = np.asarray(a, dtype=np.float64).reshape(-1)
     if not flat.size:
         return 0.0
     squares = float(np.dot(flat, flat)) if flat.size <= _DOT_LIMIT else float(np.add.reduce(np.square(flat)))
     if math.isinf(squares):   # squares past the float range (elements beyond 1e154): scaled by the largest first
         largest = float(np.max(np.abs(flat)))
         if math.isfinite(largest):
-            return largest * _rms(flat / largest)
+            return largest * rms(flat / largest)
     return math.sqrt(squares / flat.size)
 
 
@@ -111,9 +112,9 @@ def within_everywhere(got: np.ndarray, expected: np.ndarray, rtol: float, roundi
         return False
     if not expected.size:
         return True
-    floor = _rms(expected)
+    floor = rms(expected)
     if rounding is not None and np.shape(rounding) == expected.shape:
-        floor = max(floor, ROUNDING_ALLOWANCE * _rms(np.asarray(rounding, dtype=np.float64)) / rtol)
+        floor = max(floor, ROUNDING_ALLOWANCE * rms(np.asarray(rounding, dtype=np.float64)) / rtol)
     with np.errstate(invalid="ignore", over="ignore"):   # inf - inf: NaN, which is never within
         difference = np.subtract(got, expected, out=np.empty(expected.shape))   # out=: a 0-d difference stays an array
     np.abs(difference, out=difference)
@@ -137,10 +138,10 @@ def relative_errors(got: np.ndarray, expected: np.ndarray, rtol: float, rounding
     # Computed in place, in one buffer for the denominator and one for the errors: a gradient of
     # a million elements is judged without a dozen temporaries of its size.
     denominator = np.abs(expected, out=np.empty_like(expected))   # out=: a 0-d input (a scalar loss) stays an array
-    np.maximum(denominator, _rms(expected), out=denominator)
+    np.maximum(denominator, rms(expected), out=denominator)
     if rounding is not None and np.shape(rounding) == expected.shape:
         rounding = np.asarray(rounding, dtype=np.float64)
-        allowance = np.maximum(rounding, _rms(rounding), out=np.empty_like(rounding))
+        allowance = np.maximum(rounding, rms(rounding), out=np.empty_like(rounding))
         allowance *= ROUNDING_ALLOWANCE
         allowance /= rtol
         np.maximum(denominator, allowance, out=denominator)

@@ -22,7 +22,7 @@ STOPPED_WHILE_A_WORKER_STARTS = """
 import os, signal, time
 import psutil
 from oracle.execution.pool import WorkerPool
-from oracle.execution.supervisor import stop_on_signals
+from oracle.execution.signals import stop_on_signals
 
 here = psutil.Process()
 with stop_on_signals():

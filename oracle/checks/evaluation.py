@@ -12,7 +12,7 @@ from ..plugin import Implementation, StructureError, describe_value
 from ..reference import reference_and_nudged
 from ..result import Finding
 from ..rounding import rounding_spread
-from ..tolerances import INCONCLUSIVE_SHARE, ROUNDING_ALLOWANCE, eps as rounding_unit, threshold
+from ..tolerances import INCONCLUSIVE_SHARE, ROUNDING_ALLOWANCE, eps as rounding_unit, rms, threshold
 from .calling import CASE_TIMEOUT, ImplementationError, call
 
 
@@ -72,7 +72,7 @@ class Evaluation:
         Then this dtype cannot tell a right answer from a wrong one in this case: it is inconclusive."""
         for spread, exact in zip(self.rounding_grads or (), self.reference_grads or ()):
             spread, exact = np.asarray(spread, dtype=np.float64), np.asarray(exact, dtype=np.float64)
-            if spread.size and ROUNDING_ALLOWANCE * _rms(spread) >= INCONCLUSIVE_SHARE * _rms(exact) and np.any(spread > 0):
+            if spread.size and ROUNDING_ALLOWANCE * rms(spread) >= INCONCLUSIVE_SHARE * rms(exact) and np.any(spread > 0):
                 return True
         return False
 
@@ -146,10 +146,6 @@ def evaluate(impl: Implementation, case: Case, timeout: float = CASE_TIMEOUT) ->
         return Finding(getattr(error, "check", "structure"), str(error), facts=getattr(error, "facts", {}))
     return Evaluation(impl, case, args, output, pullback, cotangent, given, grads, reference_output, reference_grads,
                       rounding_output, rounding_grads, timeout)
-
-
-def _rms(a: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(a**2))) if a.size else 0.0
 
 
 HALF_TYPES = ("bfloat16",)   # float types NumPy holds through ml_dtypes (kind "V")

@@ -21,7 +21,7 @@ from ..plugin import FRAMEWORK_CONVENTIONS, Implementation, ModeUnsupported
 from ..reference_modes import reference_modes
 from ..result import Finding
 from ..rounding import modes_rounding_spread
-from ..tolerances import ROUNDING_ALLOWANCE, eps
+from ..tolerances import ROUNDING_ALLOWANCE, eps, rms
 from .calling import call
 from .evaluation import Evaluation
 from .evidence import _small, compare
@@ -109,8 +109,8 @@ def _expected(ev: Evaluation, precision: str = "float64", nudged: bool = False) 
 
 
 def _rms(arrays: Sequence[np.ndarray]) -> float:
-    values = np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in arrays]) if arrays else np.zeros(1)
-    return float(np.sqrt(np.mean(values**2))) if values.size else 0.0
+    """The rms of several arrays' elements together."""
+    return rms(np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in arrays])) if len(arrays) else 0.0
 
 
 def _rounding(ev: Evaluation, which: int) -> list[np.ndarray]:

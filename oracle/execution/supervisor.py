@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from ..conventions import assignment_table
 from ..errors import TargetError, UsageError
@@ -34,6 +33,7 @@ from . import pool as pools
 from .journal import Journal, order
 from .naming import distinct, local_implementations
 from .scheduling import Slots, next_job
+from .signals import Terminated, ignore_interrupts, restore_interrupts
 from .watch import (
     DEFAULT_MEMORY_MB,
     Limits,
@@ -60,10 +60,6 @@ from .worker import (
 __all__ = ["DEFAULT_MEMORY_MB", "Limits", "Terminated", "execute", "parse_shard", "resolve_workers"]
 
 POLL = 0.1                      # seconds between looks at the running jobs
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the supervisor's main thread: the run ends as on Ctrl-C, as 'terminated'."""
 
 
 def resolve_workers(requested: int | str | None, verdicts: int) -> int:
@@ -341,7 +337,7 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
                     if state.why is not None:
                         future.cancel()
     except KeyboardInterrupt as stop:
-        previous = _ignore_interrupts()
+        previous = ignore_interrupts()
         try:
             run.incomplete = True
             run.stopped_because = "terminated" if isinstance(stop, Terminated) else "interrupted"
@@ -350,23 +346,11 @@ def _judge(work, settings, executors, local, scratch, limits, listener, book, ti
             for future, state in finished:    # ended before the interrupt: kept all the same
                 keep(future, state)
         finally:
-            _restore_interrupts(previous)
+            restore_interrupts(previous)
         return verdicts
     for future in running:        # stopped by the time budget: what is still running is not judged
         future.cancel()
     return verdicts
-
-
-def _ignore_interrupts() -> Any:
-    try:
-        return signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:            # not the main thread
-        return None
-
-
-def _restore_interrupts(previous: Any) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _judge_inline(job: Job, local: dict) -> Verdict | None:
@@ -376,33 +360,3 @@ def _judge_inline(job: Job, local: dict) -> Verdict | None:
         return judge(local[(job.info.plugin, job.info.label)], job.dtype, **job.settings)
     except OutOfTime:
         return None
-
-
-# --------------------------------------------------------------------------- signals of the command line
-
-class stop_on_signals:
-    """`oracle check`: SIGTERM ends the run as Ctrl-C does; after the first, both are ignored until exit.
-
-    So reports are still written, and a second Ctrl-C while they are cannot print a traceback.
-    """
-
-    def __enter__(self) -> Self:
-        self.previous = {number: signal.signal(number, self._stop) for number in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    @staticmethod
-    def _stop(number: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)   # inherited: a Ctrl-C at the terminal reaches workers too
-        # SIGTERM is ignored by a handler that does nothing, not by SIG_IGN: an ignored signal stays
-        # ignored in a spawned child, and pebble stops a worker that is still starting (one replacing a
-        # cancelled job's) with SIGTERM after it has removed the pool's semaphores. A child deaf to that
-        # SIGTERM goes on starting, cannot open the semaphores and prints a traceback.
-        signal.signal(signal.SIGTERM, _ignore)
-        raise Terminated() if number == signal.SIGTERM else KeyboardInterrupt()
-
-    def __exit__(self, *exc: object) -> None:
-        pass    # the command ends soon; what was ignored stays ignored
-
-
-def _ignore(number: int, frame: Any) -> None:
-    """A handler that ignores its signal; children still start with the signal's default action."""
