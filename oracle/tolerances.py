@@ -93,7 +93,14 @@ def rms(a: np.ndarray) -> float:
     flat = np.asarray(a, dtype=np.float64).reshape(-1)
     if not flat.size:
         return 0.0
-    squares = float(np.dot(flat, flat)) if flat.size <= _DOT_LIMIT else float(np.add.reduce(np.square(flat)))
+    # Past the limit, dot products of blocks of the limit's size: each stays on one thread, and no
+    # array of squares is made.
+    if flat.size <= _DOT_LIMIT:
+        squares = float(np.dot(flat, flat))
+    else:
+        with np.errstate(over="ignore"):     # squares past the float range are rescaled below
+            squares = math.fsum(float(np.dot(block, block))
+                                for block in (flat[i:i + _DOT_LIMIT] for i in range(0, flat.size, _DOT_LIMIT)))
     if math.isinf(squares):   # squares past the float range (elements beyond 1e154): scaled by the largest first
         largest = float(np.max(np.abs(flat)))
         if math.isfinite(largest):

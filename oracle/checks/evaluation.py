@@ -167,4 +167,8 @@ def nudging(case: Case) -> Callable[[np.ndarray], np.ndarray]:
 
 def moved_by(nudged: tuple, outputs: tuple[np.ndarray, ...], grads: tuple[np.ndarray, ...]):
     """How far the nudged evaluation's outputs and gradients are from the exact ones."""
-    return (tuple(np.abs(a - b) for a, b in zip(nudged[0], outputs)), tuple(np.abs(a - b) for a, b in zip(nudged[1], grads)))
+    def apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        difference = np.subtract(a, b, out=np.empty(np.shape(b)))    # out=: a 0-d result stays an array
+        return np.abs(difference, out=difference)
+
+    return tuple(apart(a, b) for a, b in zip(nudged[0], outputs)), tuple(apart(a, b) for a, b in zip(nudged[1], grads))

@@ -21,7 +21,8 @@ def check_linearity(ev: Evaluation) -> Finding | None:
     pulled_combined = ev.pull(combined)
     # The case's rounding estimate is for pullback(g₁); rounding in a pullback grows with its upstream
     # gradient, so the three pullbacks compared here may round as much as their upstreams' sizes say.
-    scale = (abs(a) * _size(ev.cotangent) + abs(b) * _size(other) + _size(combined)) / max(_size(ev.cotangent), 1e-300)
+    first = _size(ev.cotangent)
+    scale = (abs(a) * first + abs(b) * _size(other) + _size(combined)) / max(first, 1e-300)
     for i, (name, g1, g2, gc) in enumerate(zip(ev.spec.differentiable, ev.grads, pulled_other, pulled_combined)):
         expected = a * np.asarray(g1, dtype=np.float64) + b * np.asarray(g2, dtype=np.float64)
         if gc.shape != expected.shape:
@@ -37,7 +38,7 @@ def check_linearity(ev: Evaluation) -> Finding | None:
 
 def _size(arrays) -> float:
     """The largest magnitude in a tuple of arrays."""
-    return max((float(np.max(np.abs(np.asarray(x, dtype=np.float64)))) for x in arrays if np.size(x)), default=0.0)
+    return max((max(float(np.max(x)), -float(np.min(x))) for x in map(np.asarray, arrays) if x.size), default=0.0)
 
 
 def _same(a: Any, b: Any) -> bool:

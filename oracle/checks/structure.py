@@ -12,7 +12,8 @@ from .evidence import _grad_label, _small, compare
 def check_finite(ev: Evaluation) -> Finding | None:
     named = [("output", o) for o in ev.output] + list(zip(ev.spec.differentiable, ev.grads))
     for name, array in named:
-        if array.dtype.kind in "fV" and not np.isfinite(array.astype(np.float64)).all():
+        # NumPy's own float types are tested as they are; a half type it holds through ml_dtypes, in float64.
+        if array.dtype.kind in "fV" and not np.isfinite(array if array.dtype.kind == "f" else array.astype(np.float64)).all():
             bad = ~np.isfinite(array)
             first = [int(i) for i in np.argwhere(bad)[0]] if array.ndim else []
             what = "the output" if name == "output" else _grad_label(name)
