@@ -13,15 +13,17 @@ smaller one:
   output entries get a zero upstream gradient, so the gradients at the original positions are
   unchanged too. The outputs and gradients are cut back to the leading block.
 
-A layout is built from the inputs of one case (at the evaluation's precision) and used for the
-whole evaluation: inputs(), cotangent() for each upstream gradient, cut() for each result.
+A layout is built from the shapes and dtypes of one case's inputs (at the evaluation's precision),
+once per such signature, and used for the whole evaluation: inputs(), cotangent() for each upstream
+gradient, cut() for each result.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -129,6 +131,24 @@ class Padded:
         return np.asarray(a)[tuple(slice(0, s) for s in shape)]
 
 
+class _Like(NamedTuple):
+    """What a layout reads of an input array: its shape and dtype."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
 def layout(spec: Spec, inputs: Mapping[str, np.ndarray]) -> Flat | Padded | None:
     """The layout the reference evaluates these inputs in, or None: as they are."""
-    return Flat.of(spec, inputs) or Padded.of(spec, inputs)
+    return _layout(spec, tuple((name, a.shape, a.dtype) for name, a in inputs.items()))
+
+
+@lru_cache(maxsize=4096)
+def _layout(spec: Spec, signature: tuple) -> Flat | Padded | None:
+    # A layout depends on the spec and the inputs' shapes and dtypes alone, and is never changed: one per signature.
+    like = {name: _Like(shape, dtype) for name, shape, dtype in signature}
+    return Flat.of(spec, like) or Padded.of(spec, like)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -87,12 +88,13 @@ class Evaluation:
         return _as_arrays(raw, self.spec.differentiable, "gradient for")
 
     def forward64(self, primals: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
-        """The implementation's forward at float64 inputs with the differentiable ones replaced."""
-        args = list(self.case.args_as("float64"))
-        names = self.spec.input_names
-        for name, value in zip(self.spec.differentiable, primals):
-            args[names.index(name)] = value
-        out, _ = call(self.impl.vjp, *args, timeout=self.timeout)
+        """The implementation's forward at float64 inputs with the differentiable ones replaced by `primals`,
+        which are handed to it as they are (the callers' fresh arrays)."""
+        # The primals are the caller's fresh arrays: only the other inputs are copied (cast to float64).
+        given = dict(zip(self.spec.differentiable, primals))
+        args = [given[name] if name in given else (a.astype(np.float64) if a.dtype.kind in "fV" else a.copy())
+                for name, a in self.case.inputs.items()]
+        out, _ = call(self.impl.vjp, *args, *copy.deepcopy(list(self.case.hyper.values())), timeout=self.timeout)
         return tuple(np.asarray(o, dtype=np.float64) for o in _as_outputs(out, self.spec.outputs))
 
 
@@ -105,21 +107,26 @@ def _as_outputs(out: Any, expected: int) -> tuple[np.ndarray, ...]:
         if not isinstance(out, (tuple, list)) or len(out) != expected:
             raise StructureError(f"the forward returned {describe_value(out)}; a tuple of {expected} outputs was expected")
         outputs = tuple(out)
-    return _as_arrays(outputs, [f"{i}" for i in range(len(outputs))], "output")
+    return _as_arrays(outputs, _OUTPUT_NAMES[:len(outputs)] if len(outputs) <= len(_OUTPUT_NAMES) else
+                      [str(i) for i in range(len(outputs))], "output")
+
+
+_OUTPUT_NAMES = [str(i) for i in range(8)]
 
 
 def _as_arrays(values: Sequence[Any], names: Sequence[str], what: str) -> tuple[np.ndarray, ...]:
     arrays = []
     for name, value in zip(names, values):
-        label = f"{what} {name!r}" if what != "output" else ("the output" if len(names) == 1 else f"output {name}")
+        def label() -> str:   # only for the error: a few microseconds on every call otherwise
+            return f"{what} {name!r}" if what != "output" else ("the output" if len(names) == 1 else f"output {name}")
         if value is None:
-            raise StructureError(f"{label} is None")
+            raise StructureError(f"{label()} is None")
         try:
             array = np.asarray(value)
         except Exception:
-            raise StructureError(f"{label} is a {type(value).__name__}, not an array") from None
+            raise StructureError(f"{label()} is a {type(value).__name__}, not an array") from None
         if array.dtype.kind not in "fiub" and array.dtype.name not in HALF_TYPES:
-            raise StructureError(f"{label} is {describe_value(value)}, not a numeric array")
+            raise StructureError(f"{label()} is {describe_value(value)}, not a numeric array")
         arrays.append(array)
     return tuple(arrays)
 

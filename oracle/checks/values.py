@@ -28,11 +28,12 @@ def check_reference(ev: Evaluation) -> Finding | None:
 
 def _directional_error(ev: Evaluation, primals, direction, cotangent, grads, step: float) -> tuple[float, float, float]:
     """(relative error, vᵀJu from the pullback, vᵀJu from finite differences) along one direction."""
-    from_pullback = float(sum(np.sum(g * u) for g, u in zip(grads, direction)))
+    products = [np.multiply(g, u) for g, u in zip(grads, direction)]
+    from_pullback = sum(float(p.sum()) for p in products)
     from_forward = directional_derivative(ev.forward64, primals, direction, cotangent, h=step)
-    scale = float(sum(np.sum(np.abs(g * u)) for g, u in zip(grads, direction))) + abs(from_forward)
-    if ev.rounding_grads is not None:  # what rounding alone moves vᵀJu by, in this case
-        moved = float(sum(np.sum(np.abs(r * u)) for r, u in zip(ev.rounding_grads, direction)))
+    scale = sum(float(np.abs(p, out=p).sum()) for p in products) + abs(from_forward)
+    if ev.rounding_grads is not None:  # what rounding alone moves vᵀJu by, in this case (rounding is never negative)
+        moved = sum(float(np.multiply(r, np.abs(u)).sum()) for r, u in zip(ev.rounding_grads, direction))
         scale = max(scale, ROUNDING_ALLOWANCE * moved / ev.rtol("finite_differences"))
     return abs(from_pullback - from_forward) / max(scale, 1e-3), from_pullback, from_forward
 

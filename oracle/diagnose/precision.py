@@ -32,7 +32,7 @@ def float32_only_output(ev, index: int, got: np.ndarray, expected: np.ndarray) -
     if ev.dtype != "float32" or got.shape != expected.shape:
         return None
     try:
-        primals = [np.asarray(ev.case.inputs[n], dtype=np.float64) for n in ev.spec.differentiable]
+        primals = [np.array(ev.case.inputs[n], dtype=np.float64) for n in ev.spec.differentiable]   # copies: given to the code
         output64 = np.asarray(ev.forward64(primals)[index], dtype=np.float64)
     except Exception:  # noqa: BLE001 - code that fails in float64 says nothing about float32
         return None
