@@ -177,7 +177,6 @@ def _load_or_compile(signature: tuple, key_for: Callable[[], str | None], lower:
     """(compiled program, output shapes) for a signature: already loaded in this process, read from the
     store of compiled programs (oracle.executables), or lowered, compiled and stored. stored=False
     compiles afresh (a stored program that failed to run)."""
-
     found = _LOADED.get(signature) if stored else None
     if found is not None:
         _LOADED.move_to_end(signature)
@@ -201,7 +200,6 @@ def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precisio
     """(compiled value-and-VJP, output shapes) at these argument shapes; pair: the program mapped over a
     pair (_jitted), whose arguments are these stacked two deep. Raises when the reference cannot be traced."""
     import jax
-
 
     def lower():
         forward = _programs(spec, static)[0]
@@ -233,7 +231,6 @@ def _output_shapes(spec: Spec, static: tuple, primals: tuple, others: tuple) -> 
     its forward (oracle.symbolic_shapes: once for many signatures) and kept in the store of compiled
     programs for later runs: what a program compiled for a padded layout cannot tell."""
     import jax
-
 
     as_structs = [tuple(jax.ShapeDtypeStruct(shape, np.dtype(dtype)) for shape, dtype in group)
                   for group in (primals, others)]

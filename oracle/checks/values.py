@@ -31,7 +31,7 @@ def _directional_error(ev: Evaluation, primals, direction, cotangent, grads, ste
     products = [np.multiply(g, u) for g, u in zip(grads, direction)]
     from_pullback = sum(float(p.sum()) for p in products)
     from_forward = directional_derivative(ev.forward64, primals, direction, cotangent, h=step)
-    scale = sum(float(np.abs(p, out=p).sum()) for p in products) + abs(from_forward)
+    scale = sum(float(np.abs(p).sum()) for p in products) + abs(from_forward)
     if ev.rounding_grads is not None:  # what rounding alone moves vᵀJu by, in this case (rounding is never negative)
         moved = sum(float(np.multiply(r, np.abs(u)).sum()) for r, u in zip(ev.rounding_grads, direction))
         scale = max(scale, ROUNDING_ALLOWANCE * moved / ev.rtol("finite_differences"))
