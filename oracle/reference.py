@@ -32,7 +32,7 @@ import numpy as np
 
 from . import compile_cache, executables, layouts, symbolic_shapes
 from .cases import Case
-from .spec import Spec, parse_shape
+from .spec import Spec
 
 __all__ = ["COMPILER_OPTIONS", "MAX_COMPILED", "reference"]
 
@@ -240,28 +240,13 @@ def _output_shapes(spec: Spec, static: tuple, primals: tuple, others: tuple) -> 
         forward = _programs(spec, static)[0]
         # One symbolic trace serves every signature of a pattern; a reference the oracle does not see
         # whole, or that cannot be traced so, is traced at these shapes.
-        shapes = (symbolic_shapes.output_shapes((spec, static), forward, (primals, others), _axis_names(spec, (primals, others)))
+        shapes = (symbolic_shapes.output_shapes((spec, static), forward, (primals, others),
+                                                 symbolic_shapes.axis_names(spec, (primals, others)))
                   if executables.seen_whole(spec.reference) else None)
         if shapes is None:
             shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, *as_structs))]
         executables.save_shapes(key, shapes)
     return shapes
-
-
-def _axis_names(spec: Spec, signature: tuple) -> tuple:
-    """Each argument's axes named by the spec's dims (None where its shape pattern names none: batch dims,
-    fixed sizes, traced hyper-parameters), in the groups of _output_shapes's signature."""
-    inputs = [list(spec.differentiable),
-              [n for n in spec.input_names if n not in spec.differentiable]]
-
-    def axes(name: str | None, ndim: int) -> tuple:
-        parts = parse_shape(spec.inputs[name].shape) if name is not None else None
-        if parts is None or parts.batch or len(parts.parts) != ndim:
-            return (None,) * ndim
-        return tuple(p if isinstance(p, str) else None for p in parts.parts)
-
-    return tuple(tuple(axes(names[i] if i < len(names) else None, len(shape)) for i, (shape, _) in enumerate(group))
-                 for group, names in zip(signature, inputs))
 
 
 def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], tuple[np.ndarray, ...]],

@@ -25,28 +25,50 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-__all__ = ["output_shapes", "pattern"]
+from .spec import Spec, parse_shape
+
+__all__ = ["axis_names", "output_shapes", "pattern"]
 
 Signature = tuple[tuple[tuple[tuple[int, ...], str], ...], ...]   # groups of (shape, dtype) pairs
 Names = tuple[tuple[tuple[str | None, ...], ...], ...]             # the same groups: each axis's dim name, or None
+
+
+def axis_names(spec: Spec, signature: Signature) -> Names:
+    """Each argument's axes named by the spec's dims, in the groups of a (differentiable inputs, other
+    inputs and traced hyper-parameters) signature; None where the shape pattern names none (batch
+    dims, fixed sizes, hyper-parameters)."""
+    inputs = [list(spec.differentiable), [n for n in spec.input_names if n not in spec.differentiable]]
+
+    def axes(name: str | None, ndim: int) -> tuple[str | None, ...]:
+        parsed = parse_shape(spec.inputs[name].shape) if name is not None else None
+        if parsed is None or parsed.batch or len(parsed.parts) != ndim:
+            return (None,) * ndim
+        return tuple(p if isinstance(p, str) else None for p in parsed.parts)
+
+    return tuple(tuple(axes(names[i] if i < len(names) else None, len(shape)) for i, (shape, _) in enumerate(group))
+                 for group, names in zip(signature, inputs))
 
 
 def pattern(signature: Signature, names: Names) -> tuple[Signature, dict[str, int]] | None:
     """(the signature with each named size from 2 up replaced by its dim's symbol, each symbol's size),
     or None when one dim has two sizes."""
     sizes: dict[str, int] = {}
-
-    def dim(size: int, name: str | None) -> int | str:
-        if name is None or size < 2:
-            return size
-        symbol = f"dim_{name}"
-        return symbol if sizes.setdefault(symbol, size) == size else -1
-
-    shaped = tuple(tuple((tuple(dim(n, a) for n, a in zip(shape, axes)), dtype) for (shape, dtype), axes in zip(group, named))
-                   for group, named in zip(signature, names))
-    if any(n == -1 for group in shaped for shape, _ in group for n in shape):
-        return None
-    return shaped, sizes
+    shaped = []
+    for group, named in zip(signature, names):
+        shaped_group = []
+        for (shape, dtype), axes in zip(group, named):
+            dims: list[int | str] = []
+            for size, name in zip(shape, axes):
+                if name is None or size < 2:
+                    dims.append(size)
+                    continue
+                symbol = f"dim_{name}"
+                if sizes.setdefault(symbol, size) != size:
+                    return None
+                dims.append(symbol)
+            shaped_group.append((tuple(dims), dtype))
+        shaped.append(tuple(shaped_group))
+    return tuple(shaped), sizes
 
 
 # Traces by (the caller's name for the function, pattern): the caller's own function objects are

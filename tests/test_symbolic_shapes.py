@@ -11,7 +11,8 @@ from oracle.specs import CATALOGUE
 
 from oracle import executables, symbolic_shapes
 from oracle.cases import cases
-from oracle.reference import _axis_names, _hyper_value, _programs
+from oracle.reference import _hyper_value, _programs
+from oracle.symbolic_shapes import axis_names
 
 PADDED = sorted(n for n, s in CATALOGUE.items() if s.padded)
 
@@ -54,7 +55,7 @@ def test_a_padded_catalogue_op_has_the_output_shapes_of_its_concrete_trace(name,
     signature = signature_of(case)
     with jax.enable_x64(True):
         concrete = jax.eval_shape(forward, *[tuple(jax.ShapeDtypeStruct(s, np.dtype(d)) for s, d in g) for g in signature])
-        symbolic = symbolic_shapes.output_shapes((spec, static), forward, signature, _axis_names(spec, signature))
+        symbolic = symbolic_shapes.output_shapes((spec, static), forward, signature, axis_names(spec, signature))
     concrete = [tuple(o.shape) for o in (concrete if isinstance(concrete, (tuple, list)) else (concrete,))]
     assert symbolic is None or symbolic == concrete     # None: traced at its own shapes instead
 
@@ -71,7 +72,7 @@ def test_one_trace_serves_every_signature_of_a_pattern(name):
             signature = (tuple((shapes[n], "<f8") for n in spec.differentiable),
                          tuple((shapes[n], "<f8") for n in spec.input_names if n not in spec.differentiable))
             concrete = jax.eval_shape(forward, *[tuple(jax.ShapeDtypeStruct(s, np.float64) for s, _ in g) for g in signature])
-            assert symbolic_shapes.output_shapes(name, forward, signature, _axis_names(spec, signature)) == [tuple(o.shape) for o in jax.tree_util.tree_leaves(concrete)]
+            assert symbolic_shapes.output_shapes(name, forward, signature, axis_names(spec, signature)) == [tuple(o.shape) for o in jax.tree_util.tree_leaves(concrete)]
     assert len(symbolic_shapes._TRACED) == 1
 
 
