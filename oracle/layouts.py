@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .spec import Spec, SpecError, parse_shape
+from .spec import Spec, SpecError
 
 __all__ = ["Flat", "Padded", "layout"]
 
@@ -95,10 +95,10 @@ class Padded:
         sizes: dict[str, int] = {}
         axes: dict[str, list[str | None]] = {}
         for name, a in inputs.items():
-            pattern = parse_shape(spec.inputs[name].shape)
-            if pattern.batch or len(pattern.parts) != a.ndim:
+            named = spec.axis_dims(name, a.ndim)
+            if named is None:
                 return None
-            axes[name] = [p if isinstance(p, str) and p in spec.padded else None for p in pattern.parts]
+            axes[name] = [d if d in spec.padded else None for d in named]
             for dim, size in zip(axes[name], a.shape):
                 if dim is not None and sizes.setdefault(dim, size) != size:
                     return None     # inputs that disagree on a dim: evaluated as they are, to report it

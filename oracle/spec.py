@@ -352,6 +352,14 @@ class Spec:
     def weight_names(self) -> list[str]:
         return list(self.weights) if self.weights is not None else self.differentiable
 
+    def axis_dims(self, name: str, ndim: int) -> tuple[str | None, ...] | None:
+        """The dim each axis of input `name` is, for an array of `ndim` axes (None for an axis of a fixed
+        size or a product of dims); None when its pattern cannot say (batch dims, another rank)."""
+        parsed = parse_shape(self.inputs[name].shape)
+        if parsed.batch or len(parsed.parts) != ndim:
+            return None
+        return tuple(p if isinstance(p, str) else None for p in parsed.parts)
+
     @property
     def has_batch(self) -> bool:
         return any(parse_shape(a.shape).batch for a in self.inputs.values())

@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from .spec import Spec, parse_shape
+from .spec import Spec
 
 __all__ = ["axis_names", "output_shapes", "pattern"]
 
@@ -40,10 +40,8 @@ def axis_names(spec: Spec, signature: Signature) -> Names:
     inputs = [list(spec.differentiable), [n for n in spec.input_names if n not in spec.differentiable]]
 
     def axes(name: str | None, ndim: int) -> tuple[str | None, ...]:
-        parsed = parse_shape(spec.inputs[name].shape) if name is not None else None
-        if parsed is None or parsed.batch or len(parsed.parts) != ndim:
-            return (None,) * ndim
-        return tuple(p if isinstance(p, str) else None for p in parsed.parts)
+        named = spec.axis_dims(name, ndim) if name is not None else None
+        return (None,) * ndim if named is None else named
 
     return tuple(tuple(axes(names[i] if i < len(names) else None, len(shape)) for i, (shape, _) in enumerate(group))
                  for group, names in zip(signature, inputs))
