@@ -33,7 +33,7 @@ import numpy as np
 
 from . import compile_cache
 
-__all__ = ["compiling_afresh", "load", "load_shapes", "program_key", "save", "save_shapes", "seen_whole"]
+__all__ = ["compiling_afresh", "load", "load_shapes", "program_key", "save", "save_shapes"]
 
 _FORMAT = 1
 _PREFIX = "oracle-reference-"
@@ -118,14 +118,6 @@ def _identity(fn: Any, depth: int = 0) -> tuple | None:
     return (module, fn.__qualname__, code.co_firstlineno, _code_digest(code), tuple(cells), defaults)
 
 
-def seen_whole(fn: Any) -> bool:
-    """Whether the store's key sees all of a reference (the oracle's catalogue and plugins, JAX's functions)."""
-    try:
-        return _identity(fn) is not None
-    except Exception:   # noqa: BLE001 - what cannot be looked at is not seen whole
-        return False
-
-
 def _code_digest(code: types.CodeType) -> str:
     """Bytecode and constants, nested functions' included (a code object's repr holds its address)."""
     digest = hashlib.sha256(code.co_code)
@@ -163,7 +155,6 @@ def compiling_afresh() -> Iterator[None]:
 
     The store JAX reads is the oracle's (compile_cache), which misses for this thread here. JAX's own
     switch is set as well for a JAX that keeps its own store; it only works before JAX's first compile."""
-
     try:
         from jax._src import config as jax_config
         switch = jax_config.enable_compilation_cache(False)
@@ -175,7 +166,6 @@ def compiling_afresh() -> Iterator[None]:
 
 def _read(key: str | None) -> tuple | None:
     """An entry's fields after its format number, or None (absent, unreadable, another format, cache off)."""
-
     files = compile_cache.store()
     data = files.get(key) if key is not None and files is not None else None
     try:
@@ -186,7 +176,6 @@ def _read(key: str | None) -> tuple | None:
 
 
 def _write(key: str | None, *fields: Any, replace: bool = False) -> None:
-
     files = compile_cache.store()
     if key is not None and files is not None:
         files.put(key, pickle.dumps((_FORMAT, *fields)), replace=replace)
@@ -207,7 +196,6 @@ def load(key: str | None) -> tuple[Callable, list[tuple[int, ...]]] | None:
 def save(key: str | None, compiled: Any, shapes: Sequence[tuple[int, ...]], replace: bool = False) -> None:
     """Keep a compiled program for later runs; does nothing when it cannot be stored or the cache is off.
     replace: over an entry already there (one that did not run)."""
-
     if key is None or compile_cache.store() is None:    # serializing costs milliseconds: not for nothing
         return
     try:

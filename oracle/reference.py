@@ -239,10 +239,10 @@ def _output_shapes(spec: Spec, static: tuple, primals: tuple, others: tuple) -> 
     if shapes is None:
         forward = _programs(spec, static)[0]
         # One symbolic trace serves every signature of a pattern; a reference the oracle does not see
-        # whole, or that cannot be traced so, is traced at these shapes.
+        # whole (the store has no key for it), or that cannot be traced so, is traced at these shapes.
         shapes = (symbolic_shapes.output_shapes((spec, static), forward, (primals, others),
                                                  symbolic_shapes.axis_names(spec, (primals, others)))
-                  if executables.seen_whole(spec.reference) else None)
+                  if key is not None else None)
         if shapes is None:
             shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, *as_structs))]
         executables.save_shapes(key, shapes)

@@ -14,8 +14,8 @@ it at the concrete shapes.
 
 JAX decides an equality between two symbols, or a symbol and a number, that it cannot prove as
 "not equal", so a reference that branched on two dims being equal would be misread where they
-are. Only references the oracle sees whole (its catalogue and JAX's own functions:
-oracle.executables) are traced symbolically, and a test holds every padded catalogue op to its
+are. Only references the oracle sees whole (its catalogue and JAX's own functions: those the
+store of oracle.executables has a key for) are traced symbolically, and a test holds every padded catalogue op to its
 concrete shapes.
 """
 

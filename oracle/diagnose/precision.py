@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..tolerances import relative_errors
+from ..tolerances import relative_errors, rms
 from .kinds import diagnosis
 from .numbers import indices, where
 
@@ -54,8 +54,7 @@ def _precision32(got: np.ndarray, expected: np.ndarray, got64: np.ndarray, rtol:
     text = (f"{'the output is ' if what == 'output' else ''}right when the same inputs are given in float64 (relative error {worst64:.1e}) and wrong in "
             f"float32 (relative error {worst32:.2e}, about {ulps:.0f} float32 rounding units): a computation loses "
             "precision in float32")
-    rms = float(np.sqrt(np.mean(expected**2)))
-    small = np.abs(expected[wrong]) < 0.1 * rms
+    small = np.abs(expected[wrong]) < 0.1 * rms(expected)
     if wrong.any() and np.all(small):
         text += (f"; the wrong elements ({where(wrong)}) are those much smaller than the {what}'s "
                  "scale: a difference of nearly equal terms (cancellation) computed in float32")
