@@ -30,13 +30,13 @@ with stop_on_signals():
     job = pool.submit(time.sleep, 60)
     while not job.running():
         time.sleep(0.01)
-    first = {child.pid for child in here.children()}
+    first = {child.pid for child in here.children(recursive=True)}
     try:
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)
     except KeyboardInterrupt:
         job.cancel()
-        while not {child.pid for child in here.children()} - first:
+        while not {child.pid for child in here.children(recursive=True)} - first:
             time.sleep(0.01)
     pool.shutdown(wait=True, cancel_futures=True)
 print("stopped")

@@ -8,9 +8,11 @@ or times out, starts a replacement, and reports a worker that died on its own as
 `ProcessExpired` (with the exit code or signal) on the future of the task it was running.
 The standard library's ProcessPoolExecutor instead breaks the whole pool when one worker
 dies and cannot stop a running task at all; loky restarts a broken pool but likewise cannot
-cancel one running task. Workers start with the "spawn" method: JAX is not fork-safe.
+cancel one running task. Workers are forked from a fork server that has imported the engine and
+JAX without starting JAX (execution.forkserver), or spawned where that cannot be: JAX is not
+fork-safe once it runs.
 
-A spawned process normally runs the parent's main module again (as `__mp_main__`), so that
+A spawned (or fork-server) process normally runs the parent's main module again (as `__mp_main__`), so that
 objects defined there can be unpickled. The workers never need it: plugins reach them by value
 (cloudpickle) or by an importable name. Running it again would run a user's script without an
 `if __name__ == "__main__":` guard once more in every worker, and start its `oracle.check` there;
@@ -28,6 +30,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
+
+from . import forkserver
 
 __all__ = ["InlineExecutor", "WorkerPool", "available_cores", "dask_executor", "exit_code"]
 
@@ -58,31 +62,45 @@ def _preparation_data(name: str, _original=multiprocessing.spawn.get_preparation
     return data
 
 
-class _WorkerProcess(multiprocessing.context.SpawnProcess):
-    """A spawned process that does not run the parent's main module again."""
-
-    @staticmethod
+def _started(start: Callable) -> Callable:
     def _Popen(process_obj):
         _launching.worker = True
         try:
-            return multiprocessing.context.SpawnProcess._Popen(process_obj)
+            return start(process_obj)
         finally:
             _launching.worker = False
+    return staticmethod(_Popen)
 
 
-class _WorkerContext(multiprocessing.context.SpawnContext):
-    Process = _WorkerProcess
+class _SpawnedWorker(multiprocessing.context.SpawnProcess):
+    """A spawned process that does not run the parent's main module again."""
+
+    _Popen = _started(multiprocessing.context.SpawnProcess._Popen)
 
 
-def _worker_context() -> multiprocessing.context.SpawnContext:
+class _ForkedWorker(multiprocessing.context.ForkServerProcess):
+    """A process forked from the fork server that does not run the parent's main module again."""
+
+    _Popen = _started(multiprocessing.context.ForkServerProcess._Popen)
+
+
+class _SpawnContext(multiprocessing.context.SpawnContext):
+    Process = _SpawnedWorker
+
+
+class _ForkServerContext(multiprocessing.context.ForkServerContext):
+    Process = _ForkedWorker
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
     # The standard library reads get_preparation_data from its module when it starts a process;
     # the wrapper changes nothing for processes other than the oracle's workers.
     multiprocessing.spawn.get_preparation_data = _preparation_data
-    return _WorkerContext()
+    return _ForkServerContext() if forkserver.usable() else _SpawnContext()
 
 
 class WorkerPool(Executor):
-    """N spawned worker processes; cancelling a running future kills its worker, which is replaced."""
+    """N worker processes; cancelling a running future kills its worker, which is replaced."""
 
     kills_on_cancel = True
 
@@ -92,7 +110,7 @@ class WorkerPool(Executor):
         from .worker import initialize
 
         self.workers = workers
-        self._pool = ProcessPool(max_workers=workers, initializer=initialize, initargs=(list(sys.path), os.getcwd()),
+        self._pool = ProcessPool(max_workers=workers, initializer=initialize, initargs=(list(sys.path), os.getcwd(), dict(os.environ)),
                                  context=_worker_context())
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:

@@ -107,8 +107,12 @@ _plugins_by_value: dict[str, Any] = {}
 _plugins_by_target: dict[str, list] = {}
 
 
-def initialize(path: list[str], cwd: str) -> None:
-    """Run once in each new worker: the supervisor's import path and folder; the engine loaded before any job."""
+def initialize(path: list[str], cwd: str, environ: dict[str, str] | None = None) -> None:
+    """Run once in each new worker: the supervisor's import path, folder and environment (a worker forked
+    from the fork server has the fork server's); the engine loaded before any job."""
+    if environ is not None and environ != os.environ:
+        os.environ.clear()
+        os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the user's Ctrl-C is the supervisor's to handle
     # Between jobs nothing a worker prints may reach the terminal (a worker stopped while it imports
     # JAX, say); during a job fds 1 and 2 go to the job's output file.
