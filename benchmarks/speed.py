@@ -6,7 +6,8 @@
 Rows (CPU is user + system time of every process of the run, workers included):
 
 - `oracle check gatecore` at defaults with an empty compilation cache, then again with the cache
-  it filled: CPU, and the peak memory of the process tree (sum of the RSS of every process);
+  it filled: CPU, and the peak memory of the process tree (the sum of every process's RSS, and of
+  its PSS, which counts a page that forked workers share once);
 - JAX tracing + lowering + compiling, as a share of a cold run's CPU (judged in one process so
   JAX's compile events can be timed; CPU time between each phase's start and end);
 - a warm case with every check, against `jax.test_util.check_grads` (reverse mode, first order)
@@ -66,21 +67,25 @@ def _reap_descendants() -> None:
             return
 
 
-def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    """(CPU seconds of the whole tree, wall seconds, peak RSS of the tree in bytes, output) of a command."""
+def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, tuple[int, int], str]:
+    """(CPU seconds of the whole tree, wall seconds, (peak RSS, peak PSS) of the tree in bytes, output) of a command.
+
+    The sum of the tree's RSS counts a page that forked workers share with the fork server once per
+    process; the sum of their PSS (proportional set size) counts it once."""
     import psutil
 
     _adopt_orphans()
     before, clock = _children_cpu(), time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak, done = [0], threading.Event()
+    peak, done = [0, 0], threading.Event()
 
     def watch() -> None:
         root = psutil.Process(process.pid)
         while not done.is_set():
             try:
-                tree = [root, *root.children(recursive=True)]
-                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()))
+                memory = [p.memory_full_info() for p in [root, *root.children(recursive=True)] if p.is_running()]
+                peak[0] = max(peak[0], sum(m.rss for m in memory))
+                peak[1] = max(peak[1], sum(m.pss for m in memory))
             except psutil.Error:
                 pass
             done.wait(0.1)
@@ -92,7 +97,7 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, int
     done.set()
     watcher.join()
     _reap_descendants()
-    return _children_cpu() - before, wall, peak[0], output
+    return _children_cpu() - before, wall, (peak[0], peak[1]), output
 
 
 def environment(cache: Path | None) -> dict[str, str]:
@@ -269,7 +274,7 @@ def main() -> int:
     outcome, seconds = relu_large(size)
     rows.append((f"relu at {size:.0e} elements (5 cases per dtype)", TODAY["relu"], TARGET["relu"],
                  f"{outcome} ({seconds:.1f} s CPU)"))
-    rows.append((f"peak RSS of the process tree, {name}", TODAY["rss"], TARGET["rss"], f"{cold[2] / 2**30:.2f} GB"))
+    rows.append((f"peak RSS of the process tree, {name}", TODAY["rss"], TARGET["rss"], f"{cold[2][0] / 2**30:.2f} GB (PSS {cold[2][1] / 2**30:.2f} GB)"))
 
     if not args.no_readme:
         readme = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "worksteal"]
