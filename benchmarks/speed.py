@@ -46,15 +46,17 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _adopt_orphans() -> None:
-    """Make this process the reaper of its orphaned descendants (Linux's PR_SET_CHILD_SUBREAPER).
+def _adopt_orphans(adopt: bool) -> None:
+    """Make this process the reaper of its orphaned descendants, or stop (Linux's PR_SET_CHILD_SUBREAPER).
 
     The oracle's workers are children of its fork server, which its supervisor does not wait for:
-    their CPU is counted in this process's children only if this process reaps them."""
+    their CPU is counted in this process's children only if this process reaps them. Not while the
+    test suite runs: its tests wait for the processes they orphan to disappear, and an orphan this
+    process has not reaped yet has not."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, 1)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, int(adopt))
     except (OSError, AttributeError):
         pass
 
@@ -67,14 +69,15 @@ def _reap_descendants() -> None:
             return
 
 
-def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, tuple[int, int], str]:
+def measured(command: list[str], env: dict[str, str], adopt: bool = True) -> tuple[float, float, tuple[int, int], str]:
     """(CPU seconds of the whole tree, wall seconds, (peak RSS, peak PSS) of the tree in bytes, output) of a command.
 
     The sum of the tree's RSS counts a page that forked workers share with the fork server once per
-    process; the sum of their PSS (proportional set size) counts it once."""
+    process; the sum of their PSS (proportional set size) counts it once. adopt: reap the command's
+    orphans, so that their CPU is counted (not for the test suite: see _adopt_orphans)."""
     import psutil
 
-    _adopt_orphans()
+    _adopt_orphans(adopt)
     before, clock = _children_cpu(), time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak, done = [0, 0], threading.Event()
@@ -97,6 +100,7 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, tup
     done.set()
     watcher.join()
     _reap_descendants()
+    _adopt_orphans(False)
     return _children_cpu() - before, wall, (peak[0], peak[1]), output
 
 
@@ -278,7 +282,7 @@ def main() -> int:
 
     if not args.no_readme:
         readme = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "worksteal"]
-        _, wall, _, output = measured(readme, environment(None))
+        _, wall, _, output = measured(readme, environment(None), adopt=False)
         rows.append(("README's test command", TODAY["readme"], TARGET["readme"],
                      f"{wall / 60:.1f} min ({output.strip().splitlines()[-1] if output.strip() else ''})"))
 
