@@ -248,6 +248,10 @@ def main() -> int:
     parser.add_argument("--no-readme", action="store_true", help="skip timing the README's test command")
     args = parser.parse_args()
     size = int(args.size)
+    # The warm cases below are judged in this process, which keeps large blocks as a worker does.
+    from oracle.execution.allocator import keep_large_blocks
+
+    keep_large_blocks()
 
     rows: list[tuple[str, str, str, str]] = []
     check = [sys.executable, "-m", "oracle", "check", "gatecore", "-q", "--report", tempfile.mkdtemp()]

@@ -280,7 +280,10 @@ def _evaluate(case: Case, cotangent_for: Callable, precision: str, nudge: Callab
     inputs = {n: _array(a, precision) for n, a in case.inputs.items()}
     points = [inputs] if nudge is None else [
         inputs, {n: np.asarray(nudge(a), dtype=precision) if a.dtype.kind in "fV" else a for n, a in inputs.items()}]
-    laid = layouts.layout(spec, inputs)
+    # A large case is evaluated as it is, each point on its own: padding it or stacking a pair
+    # copies every array once more, and its program, compiled once, costs less than those copies.
+    large = _optimised(inputs.values())
+    laid = None if large else layouts.layout(spec, inputs)
     true = ([inputs[n] for n in wanted], [inputs[n] for n in spec.input_names if n not in wanted])
     hyper = tuple(_hyper_value(v, precision) for k, v in case.hyper.items() if spec.hyper[k].traced)
 
@@ -291,7 +294,7 @@ def _evaluate(case: Case, cotangent_for: Callable, precision: str, nudge: Callab
     args = [arguments(point) for point in points]
     primals, others = args[0]
     with jax.enable_x64(True):
-        program, shapes, pair = _traced(spec, static, primals, others, precision, pair=nudge is not None)
+        program, shapes, pair = _traced(spec, static, primals, others, precision, pair=nudge is not None and not large)
         true_shapes = shapes if laid is None else laid.output_shapes(spec, shapes, lambda: _output_shapes(
             spec, static, _signature(true[0]), _signature(true[1]) + _signature(hyper)))
         cotangent = cotangent_for(true_shapes)

@@ -3,7 +3,8 @@
 - A comparison that passes without computing elementwise errors (tolerances.within_everywhere)
   would pass with them.
 - The reference and its copy nudged by one rounding unit (the conditioning estimate) come from one
-  program called once, with the values two separate evaluations give.
+  program called once, with the values two separate evaluations give; a large case, from its own
+  program (neither padded nor paired), called once for each, with the same values.
 """
 
 from __future__ import annotations
@@ -67,6 +68,38 @@ def test_the_reference_and_its_nudged_copy_come_from_one_program_with_the_values
         for a, b in zip(outputs + grads + nudged_outputs + nudged_grads, alone[0] + alone[2] + by_itself[0] + by_itself[2]):
             np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-300, err_msg=op)
         assert any(np.any(a != b) for a, b in zip(grads, nudged_grads)), op   # nudged: not the same point
+
+
+def test_a_large_case_is_evaluated_as_it_is_one_point_at_a_time_with_the_values_of_two_evaluations():
+    from oracle import reference as module
+
+    size = module.OPTIMISED_FROM + 3            # not a power of two: a flat layout would pad it
+    spec = replace(get("tanh"), dims={"n": (size, size)})
+    case = build_case(spec, "float64", {"n": size}, (), {}, seed=3)
+    outputs, cotangent, grads, (nudged_outputs, nudged_grads) = reference_and_nudged(case, case.cotangent, nudging(case))
+    loaded = [signature for signature in module._LOADED if signature[1] == "tanh" and signature[3][0][0] == (size,)]
+    assert [signature[0] for signature in loaded] == ["value_and_vjp"]
+    x = case.inputs["x"]
+    np.testing.assert_allclose(outputs[0], np.tanh(x), rtol=1e-14)
+    np.testing.assert_allclose(grads[0], (1 - np.tanh(x) ** 2) * cotangent[0], rtol=1e-13, atol=1e-300)
+    replay = nudging(case)
+    moved, moved_cotangent = replay(x), replay(cotangent[0])
+    np.testing.assert_allclose(nudged_outputs[0], np.tanh(moved), rtol=1e-14)
+    np.testing.assert_allclose(nudged_grads[0], (1 - np.tanh(moved) ** 2) * moved_cotangent, rtol=1e-13, atol=1e-300)
+
+
+@pytest.mark.parametrize("size", [7, 10_001])      # drawn as indices, and as packed bits
+def test_a_nudge_moves_every_element_by_one_rounding_unit_either_way_at_random_and_reproducibly(size):
+    case = _case("tanh", {"n": 3}, {}, dtype="float64")
+    values = np.linspace(1.0, 2.0, size)
+    moved = nudging(case)(values)
+    eps = np.finfo(np.float64).eps
+    up = moved == values * (1 + eps)
+    assert np.all(up | (moved == values * (1 - eps)))
+    np.testing.assert_array_equal(nudging(case)(values), moved)
+    if size > 100:
+        assert abs(up.mean() - 0.5) < 4 * 0.5 / np.sqrt(size)      # within four standard deviations
+        assert not np.array_equal(nudging(replace(case, seed=4))(values), moved)
 
 
 def test_a_reference_that_runs_only_one_case_at_a_time_is_evaluated_so_and_stays_compiled():

@@ -23,6 +23,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import allocator
+
 __all__ = ["ImplInfo", "ImplRef", "Job", "describe", "describe_all", "discover_job", "initialize", "judge_job", "resolve"]
 
 
@@ -125,6 +127,7 @@ def initialize(path: list[str], cwd: str, environ: dict[str, str] | None = None)
     except OSError:
         pass
     _die_with_parent()
+    allocator.keep_large_blocks()
     sys.path[:] = [p for p in path if p] + [p for p in sys.path if p not in path]
     _START.update(cwd=cwd, path=list(sys.path))
     os.chdir(cwd)
