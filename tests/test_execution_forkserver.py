@@ -51,3 +51,11 @@ def test_after_a_jax_variable_changed_the_workers_are_spawned_so_jax_reads_it(mo
     assert parent == os.getpid() and not jax_imported
     monkeypatch.undo()
     assert forkserver.usable()
+
+
+def test_the_fork_servers_preload_passes_over_a_module_that_fails_to_import(tmp_path, monkeypatch):
+    from oracle.execution import preload
+
+    (tmp_path / "engine_part_that_raises.py").write_text("raise RuntimeError('not an ImportError')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert preload.load(["engine_part_that_raises", "json"]) == ["json"]

@@ -3,7 +3,7 @@
 A spawned worker imports NumPy, JAX, hypothesis and the engine before its first job: about a
 second of CPU, paid again by every worker a run starts and by each replacement of a worker that
 was killed (a case past its time limit, a crash). The standard library's fork server imports
-them once (PRELOAD) and forks each worker from that state. Forking is safe there because the
+them once (PRELOAD, execution.preload) and forks each worker from that state. Forking is safe there because the
 fork server has imported JAX but never used it: JAX's backends, and their threads, start in each
 worker at its first job.
 
@@ -24,10 +24,9 @@ import threading
 
 __all__ = ["PRELOAD", "jax_environment", "usable"]
 
-# The lifeline first; then what every job needs (the catalogue, the engine, JAX). Never user code:
-# a plugin is imported by the worker that judges it.
-PRELOAD = ["oracle.execution.lifeline", "oracle.execution.worker", "oracle.run", "oracle.reference", "oracle.specs",
-           "jax", "jax.numpy"]
+# The lifeline first; then what every job needs (execution.preload: the catalogue, the engine, JAX).
+# Never user code: a plugin is imported by the worker that judges it.
+PRELOAD = ["oracle.execution.lifeline", "oracle.execution.preload"]
 _JAX_PREFIXES = ("JAX_", "XLA_")
 _CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"   # read by the oracle at each judge(), not by JAX at import
 
