@@ -33,7 +33,8 @@ import numpy as np
 
 from . import compile_cache
 
-__all__ = ["compiling_afresh", "load", "load_shapes", "program_key", "save", "save_shapes"]
+__all__ = ["compiling_afresh", "load", "load_shapes", "load_symbolic", "program_key", "save", "save_shapes",
+           "save_symbolic"]
 
 _FORMAT = 1
 _PREFIX = "oracle-reference-"
@@ -132,9 +133,10 @@ def _signature(arrays: Sequence[np.ndarray]) -> tuple:
 
 
 def program_key(spec: Any, static: tuple, groups: Sequence[Sequence[np.ndarray]], precision: str,
-                program: str = "value_and_vjp") -> str | None:
+                program: str = "value_and_vjp", signature: tuple | None = None) -> str | None:
     """The store's name for one of the reference's programs (`program`: its value and VJP, or its forward and
-    second-order modes) at these argument groups, or None when it cannot be stored."""
+    second-order modes) at these argument groups, or None when it cannot be stored. signature: the groups'
+    (shape, dtype) pairs given as they are, instead of read from arrays (a symbolic pattern's)."""
     try:
         identity = _identity(spec.reference)
         fingerprint = None
@@ -145,7 +147,8 @@ def program_key(spec: Any, static: tuple, groups: Sequence[Sequence[np.ndarray]]
     if identity is None:
         return None
     described = repr((fingerprint, identity, spec.name, tuple(spec.input_names), tuple(spec.differentiable),
-                      tuple(spec.hyper), static, tuple(_signature(g) for g in groups), precision, program))
+                      tuple(spec.hyper), static, signature if signature is not None else tuple(_signature(g) for g in groups),
+                      precision, program))
     return _PREFIX + hashlib.sha256(described.encode()).hexdigest()
 
 
@@ -220,3 +223,14 @@ def load_shapes(key: str | None) -> list[tuple[int, ...]] | None:
 def save_shapes(key: str | None, shapes: Sequence[tuple[int, ...]]) -> None:
     """Keep a reference's output shapes at one signature (what a padded program cannot tell) for later runs."""
     _write(key, [list(s) for s in shapes])
+
+
+def load_symbolic(key: str | None) -> Any | None:
+    """A symbolic trace's result kept by save_symbolic (oracle.symbolic_shapes' text form), or None."""
+    entry = _read(key)
+    return entry[1] if entry is not None and len(entry) == 2 and entry[0] == "symbolic" else None
+
+
+def save_symbolic(key: str | None, text: Any) -> None:
+    """Keep what a symbolic trace of a reference's forward gave at one pattern of dims, for later runs."""
+    _write(key, "symbolic", text)

@@ -202,8 +202,7 @@ def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precisio
     import jax
 
     def lower():
-        forward = _programs(spec, static)[0]
-        shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, primals, others))]
+        shapes = list(_output_shapes(spec, static, _signature(primals), _signature(others)))
         args = (primals, others, tuple(jax.ShapeDtypeStruct(s, np.dtype(precision)) for s in shapes))
         if pair:
             args = tuple(tuple(jax.ShapeDtypeStruct((2, *a.shape), a.dtype) for a in group) for group in args)
@@ -241,12 +240,22 @@ def _output_shapes(spec: Spec, static: tuple, primals: tuple, others: tuple) -> 
         # One symbolic trace serves every signature of a pattern; a reference the oracle does not see
         # whole (the store has no key for it), or that cannot be traced so, is traced at these shapes.
         shapes = (symbolic_shapes.output_shapes((spec, static), forward, (primals, others),
-                                                 symbolic_shapes.axis_names(spec, (primals, others)))
+                                                 symbolic_shapes.axis_names(spec, (primals, others)),
+                                                 _stored_patterns(spec, static))
                   if key is not None else None)
         if shapes is None:
             shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, *as_structs))]
         executables.save_shapes(key, shapes)
     return shapes
+
+
+def _stored_patterns(spec: Spec, static: tuple) -> symbolic_shapes.Stored:
+    """The store's entries for the symbolic traces of one spec's forward, by pattern."""
+    def key(shaped: tuple) -> str | None:
+        return executables.program_key(spec, static, (), "", program="output_shapes_pattern", signature=shaped)
+
+    return symbolic_shapes.Stored(lambda shaped: executables.load_symbolic(key(shaped)),
+                                  lambda shaped, text: executables.save_symbolic(key(shaped), text))
 
 
 def reference(case: Case, cotangent_for: Callable[[Sequence[tuple[int, ...]]], tuple[np.ndarray, ...]],

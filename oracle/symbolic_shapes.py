@@ -12,6 +12,10 @@ trace therefore serves every signature in which the same dims are 1. A reference
 traced so (a Python branch on a dim's value, NumPy on a shape) gives None, and its caller traces
 it at the concrete shapes.
 
+A pattern's trace is also kept between runs in the store of compiled programs (oracle.executables),
+as text: its expressions, which JAX parses back in a few hundred microseconds, where a trace costs
+milliseconds.
+
 JAX decides an equality between two symbols, or a symbol and a number, that it cannot prove as
 "not equal", so a reference that branched on two dims being equal would be misread where they
 are. Only references the oracle sees whole (its catalogue and JAX's own functions: those the
@@ -22,12 +26,13 @@ concrete shapes.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .spec import Spec
 
-__all__ = ["axis_names", "output_shapes", "pattern"]
+__all__ = ["Stored", "axis_names", "output_shapes", "pattern"]
 
 Signature = tuple[tuple[tuple[tuple[int, ...], str], ...], ...]   # groups of (shape, dtype) pairs
 Names = tuple[tuple[tuple[str | None, ...], ...], ...]             # the same groups: each axis's dim name, or None
@@ -80,17 +85,59 @@ MAX_TRACED = 1024
 _CONCRETE: set[Hashable] = set()
 
 
-def _traced(key: Hashable, forward: Callable, shaped: Signature, symbols: tuple[str, ...]) -> list[tuple] | None:
-    """The forward's output shapes (numbers and symbolic expressions) at a pattern, or None when it cannot be traced so."""
+class Stored(NamedTuple):
+    """Where a pattern's trace is kept between runs (oracle.executables), in text form: read(pattern), write(pattern, text)."""
+
+    read: Callable[[Signature], Any]
+    write: Callable[[Signature, Any], None]
+
+
+_NOT_SYMBOLIC = "concrete"     # the text of a pattern that could not be traced symbolically
+
+
+def _as_text(traced: list[tuple] | None) -> Any:
+    if traced is None:
+        return _NOT_SYMBOLIC
+    return [[int(d) if isinstance(d, (int, np.integer)) else str(d) for d in shape] for shape in traced]
+
+
+def _from_text(text: Any, symbols: tuple[str, ...]) -> list[tuple] | None:
+    """A trace back from its text (expressions parsed in a scope of the same symbols); raises if it cannot be."""
+    if text == _NOT_SYMBOLIC:
+        return None
+    from jax import export
+
+    written = [d for shape in text for d in shape if isinstance(d, str)]
+    parsed = iter(export.symbolic_shape(", ".join(written), constraints=[f"{s} >= 2" for s in symbols]) if written else ())
+    return [tuple(next(parsed) if isinstance(d, str) else int(d) for d in shape) for shape in text]
+
+
+def _traced(key: Hashable, forward: Callable, shaped: Signature, symbols: tuple[str, ...],
+            stored: Stored | None = None) -> list[tuple] | None:
+    """The forward's output shapes (numbers and symbolic expressions) at a pattern, or None when it cannot be traced so:
+    kept in this process, read from the store if an earlier run traced it, else traced (and stored)."""
     if key in _CONCRETE:
         return None
     if (key, shaped) not in _TRACED:
         if len(_TRACED) >= MAX_TRACED:
             _TRACED.clear()
-        _TRACED[key, shaped] = _trace(forward, shaped, symbols)
+        _TRACED[key, shaped] = _read_or_trace(forward, shaped, symbols, stored)
         if _TRACED[key, shaped] is None and symbols:
             _CONCRETE.add(key)
     return _TRACED[key, shaped]
+
+
+def _read_or_trace(forward: Callable, shaped: Signature, symbols: tuple[str, ...], stored: Stored | None) -> list[tuple] | None:
+    text = stored.read(shaped) if stored is not None else None
+    if text is not None:
+        try:
+            return _from_text(text, symbols)
+        except Exception:   # noqa: BLE001, S110 - text another JAX wrote otherwise: traced again
+            pass
+    traced = _trace(forward, shaped, symbols)
+    if stored is not None:
+        stored.write(shaped, _as_text(traced))
+    return traced
 
 
 def _trace(forward: Callable, shaped: Signature, symbols: tuple[str, ...]) -> list[tuple] | None:
@@ -108,14 +155,16 @@ def _trace(forward: Callable, shaped: Signature, symbols: tuple[str, ...]) -> li
     return [tuple(o.shape) for o in (outputs if isinstance(outputs, (tuple, list)) else (outputs,))]
 
 
-def output_shapes(key: Hashable, forward: Callable, signature: Signature, names: Names) -> list[tuple[int, ...]] | None:
+def output_shapes(key: Hashable, forward: Callable, signature: Signature, names: Names,
+                  stored: Stored | None = None) -> list[tuple[int, ...]] | None:
     """The output shapes of forward(*groups) at a signature, from the trace of its pattern; None if there is none.
-    key names the function (the same key, the same function) for the traces kept in this process."""
+    key names the function (the same key, the same function) for the traces kept in this process; stored, where
+    its traces are kept between runs."""
     found = pattern(signature, names)
     if found is None:
         return None
     shaped, sizes = found
-    traced = _traced(key, forward, shaped, tuple(sizes))
+    traced = _traced(key, forward, shaped, tuple(sizes), stored)
     if traced is None:
         return None
     try:

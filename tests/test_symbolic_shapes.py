@@ -100,3 +100,44 @@ def test_a_users_own_reference_is_not_seen_whole():
 
     assert seen_whole(CATALOGUE["matmul"])
     assert not seen_whole(dataclasses.replace(CATALOGUE["matmul"], name="mine", reference=mine))
+
+
+def test_a_later_process_reads_a_patterns_trace_from_the_store_instead_of_tracing(store, monkeypatch):
+    from oracle.reference import _stored_patterns
+
+    spec = CATALOGUE["matmul"]
+    forward = _programs(spec, ())[0]
+
+    def shapes_at(n, k, m):
+        signature = ((((n, k), "<f8"), ((k, m), "<f8")), ())
+        with jax.enable_x64(True):
+            return symbolic_shapes.output_shapes("matmul", forward, signature, axis_names(spec, signature),
+                                                 _stored_patterns(spec, ()))
+
+    traces = []
+    real_trace = symbolic_shapes._trace
+    monkeypatch.setattr(symbolic_shapes, "_trace", lambda *args: traces.append(args) or real_trace(*args))
+    symbolic_shapes._TRACED.clear()
+    assert shapes_at(2, 3, 4) == [(2, 4)] and len(traces) == 1
+    symbolic_shapes._TRACED.clear()                 # as a new process finds it: only the store remembers
+    assert shapes_at(5, 6, 7) == [(5, 7)] and len(traces) == 1
+    assert shapes_at(5, 1, 7) == [(5, 7)] and len(traces) == 2     # another pattern (k = 1): traced
+
+
+def test_a_reference_found_not_symbolic_is_remembered_so_by_the_store(store, monkeypatch):
+    spec = dataclasses.replace(CATALOGUE["matmul"], name="matmul_halves")
+
+    def forward(primals, others):
+        (x, _) = primals
+        return x[: int(x.shape[0]) // 2]
+
+    from oracle.reference import _stored_patterns
+
+    stored = _stored_patterns(spec, ())
+    signature = ((((6, 3), "<f8"), ((3, 2), "<f8")), ())
+    names = axis_names(spec, signature)
+    assert symbolic_shapes.output_shapes("halves_stored", forward, signature, names, stored) is None
+    symbolic_shapes._TRACED.clear()
+    symbolic_shapes._CONCRETE.clear()
+    monkeypatch.setattr(symbolic_shapes, "_trace", lambda *args: pytest.fail("traced again"))
+    assert symbolic_shapes.output_shapes("halves_stored", forward, signature, names, stored) is None
