@@ -86,7 +86,8 @@ _CONCRETE: set[Hashable] = set()
 
 
 class Stored(NamedTuple):
-    """Where a pattern's trace is kept between runs (oracle.executables), in text form: read(pattern), write(pattern, text)."""
+    """Where a pattern's trace is kept between runs (oracle.executables), as text: read(pattern),
+    write(pattern, text)."""
 
     read: Callable[[Signature], Any]
     write: Callable[[Signature, Any], None]
@@ -108,7 +109,8 @@ def _from_text(text: Any, symbols: tuple[str, ...]) -> list[tuple] | None:
     from jax import export
 
     written = [d for shape in text for d in shape if isinstance(d, str)]
-    parsed = iter(export.symbolic_shape(", ".join(written), constraints=[f"{s} >= 2" for s in symbols]) if written else ())
+    constraints = [f"{s} >= 2" for s in symbols]
+    parsed = iter(export.symbolic_shape(", ".join(written), constraints=constraints) if written else ())
     return [tuple(next(parsed) if isinstance(d, str) else int(d) for d in shape) for shape in text]
 
 
@@ -127,7 +129,8 @@ def _traced(key: Hashable, forward: Callable, shaped: Signature, symbols: tuple[
     return _TRACED[key, shaped]
 
 
-def _read_or_trace(forward: Callable, shaped: Signature, symbols: tuple[str, ...], stored: Stored | None) -> list[tuple] | None:
+def _read_or_trace(forward: Callable, shaped: Signature, symbols: tuple[str, ...],
+                   stored: Stored | None) -> list[tuple] | None:
     text = stored.read(shaped) if stored is not None else None
     if text is not None:
         try:

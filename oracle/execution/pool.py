@@ -12,11 +12,11 @@ cancel one running task. Workers are forked from a fork server that has imported
 JAX without starting JAX (execution.forkserver), or spawned where that cannot be: JAX is not
 fork-safe once it runs.
 
-A spawned (or fork-server) process normally runs the parent's main module again (as `__mp_main__`), so that
-objects defined there can be unpickled. The workers never need it: plugins reach them by value
-(cloudpickle) or by an importable name. Running it again would run a user's script without an
-`if __name__ == "__main__":` guard once more in every worker, and start its `oracle.check` there;
-so workers start without it (_WorkerContext).
+A spawned process (and one forked from the fork server) normally runs the parent's main module
+again (as `__mp_main__`), so that objects defined there can be unpickled. The workers never need
+it: plugins reach them by value (cloudpickle) or by an importable name. Running it again would run
+a user's script without an `if __name__ == "__main__":` guard once more in every worker, and start
+its `oracle.check` there; so workers start without it (_started).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def _preparation_data(name: str, _original=multiprocessing.spawn.get_preparation
 
 
 def _started(start: Callable) -> Callable:
+    """A process class's _Popen that starts it without the parent's main module (_preparation_data)."""
     def _Popen(process_obj):
         _launching.worker = True
         try:
@@ -110,8 +111,8 @@ class WorkerPool(Executor):
         from .worker import initialize
 
         self.workers = workers
-        self._pool = ProcessPool(max_workers=workers, initializer=initialize, initargs=(list(sys.path), os.getcwd(), dict(os.environ)),
-                                 context=_worker_context())
+        self._pool = ProcessPool(max_workers=workers, initializer=initialize,
+                                 initargs=(list(sys.path), os.getcwd(), dict(os.environ)), context=_worker_context())
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
         return self._pool.schedule(fn, args=args, kwargs=kwargs)   # its cancel() kills a running worker

@@ -138,7 +138,8 @@ def initialize(path: list[str], cwd: str, environ: dict[str, str] | None = None)
 
 
 def _die_with_parent() -> None:
-    """A worker whose supervisor was killed ends too, even in the middle of a job that never returns."""
+    """A worker whose parent ended ends too, even in the middle of a job that never returns. Its parent is the
+    supervisor, or the fork server, which ends with the supervisor (execution.lifeline)."""
     parent = os.getppid()
     try:
         import ctypes
