@@ -3,16 +3,16 @@
 A spawned worker imports NumPy, JAX, hypothesis and the engine before its first job: about a
 second of CPU, paid again by every worker a run starts and by each replacement of a worker that
 was killed (a case past its time limit, a crash). The standard library's fork server imports
-them once (PRELOAD, execution.preload) and forks each worker from that state. Forking is safe there because the
-fork server has imported JAX but never used it: JAX's backends, and their threads, start in each
-worker at its first job.
+them once (PRELOAD, execution.preload) and forks each worker from that state. Forking is safe
+there because the fork server has imported JAX but never used it: JAX's backends, and their
+threads, start in each worker at its first job.
 
 What a fork server's workers would otherwise get wrong, and how it is avoided:
 - the environment is the fork server's, from when it started: workers take the supervisor's
   current one (worker.initialize); and JAX reads its own variables (JAX_*, XLA_*) when imported,
   so a pool whose supervisor has since changed them gets spawned workers (usable() is False);
-- a fork server outlives its supervisor while workers hold its pipe: execution.lifeline ends it.
-Where the platform has no fork server, workers are spawned as before.
+- a fork server outlives its supervisor while workers hold its pipe: execution.lifeline ends it,
+  by a request to Linux; on other systems workers are spawned as before.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import sys
 import threading
 
 __all__ = ["PRELOAD", "jax_environment", "usable"]
@@ -44,7 +45,8 @@ def usable() -> bool:
     Started from the calling thread: the fork server ends with the thread that started it (its
     lifeline), and pools are made by long-lived threads (the CLI's, pytest's)."""
     global _started_with
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    # Linux only: elsewhere nothing ends the fork server with a killed supervisor (no PR_SET_PDEATHSIG).
+    if not sys.platform.startswith("linux") or "forkserver" not in multiprocessing.get_all_start_methods():
         return False
     with _lock:
         if _started_with is None:
