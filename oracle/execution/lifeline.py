@@ -16,14 +16,12 @@ from __future__ import annotations
 import os
 import signal
 
+from .worker import killed_with_parent
+
 
 def _end_with_starter() -> None:
     starter = os.getppid()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
+    if not killed_with_parent():
         return
     if os.getppid() != starter:   # the supervisor ended before the request took effect
         os._exit(70)

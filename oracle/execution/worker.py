@@ -25,7 +25,8 @@ from typing import Any
 
 from . import allocator
 
-__all__ = ["ImplInfo", "ImplRef", "Job", "describe", "describe_all", "discover_job", "initialize", "judge_job", "resolve"]
+__all__ = ["ImplInfo", "ImplRef", "Job", "describe", "describe_all", "discover_job", "initialize", "judge_job",
+           "killed_with_parent", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -137,16 +138,22 @@ def initialize(path: list[str], cwd: str, environ: dict[str, str] | None = None)
     import oracle.run  # noqa: F401 - the engine loads once per worker, not per job (JAX at its first job)
 
 
+def killed_with_parent() -> bool:
+    """Ask the kernel to kill this process when its parent ends (Linux's PR_SET_PDEATHSIG); False where it cannot."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
 def _die_with_parent() -> None:
     """A worker whose parent ended ends too, even in the middle of a job that never returns. Its parent is the
     supervisor, or the fork server, which ends with the supervisor (execution.lifeline)."""
     parent = os.getppid()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    killed_with_parent()
 
     def watch() -> None:
         import time
