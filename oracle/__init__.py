@@ -18,7 +18,7 @@ _EXPORTS = {
     "SpecError": "errors", "TargetError": "errors", "UsageError": "errors",
     "Implementation": "plugin", "Plugin": "plugin",
     "CaseRecord": "result", "Element": "result", "Finding": "result", "Run": "result", "Verdict": "result",
-    **dict.fromkeys(("Domain", "Hyper", "Input", "Spec", "bounded", "choice", "data", "floats", "hyper",
+    **dict.fromkeys(("Domain", "Hyper", "Input", "Padding", "Spec", "bounded", "choice", "data", "floats", "hyper",
                      "integers", "labels", "nonzero", "positive", "real"), "spec"),
 }
 
@@ -53,7 +53,7 @@ def assert_gradients(implementation, op=None, **options):
 
 
 __all__ = [
-    "Plugin", "Implementation", "TargetError", "UsageError", "Spec", "SpecError", "Input", "Hyper", "Domain",
+    "Plugin", "Implementation", "TargetError", "UsageError", "Spec", "SpecError", "Input", "Hyper", "Domain", "Padding",
     "real", "positive", "nonzero", "bounded", "data", "labels", "choice", "integers", "floats", "hyper",
     "Run", "Verdict", "Finding", "Element", "CaseRecord", "check", "assert_gradients", "__version__",
 ]

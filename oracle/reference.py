@@ -292,7 +292,8 @@ def _evaluate(case: Case, cotangent_for: Callable, precision: str, nudge: Callab
     # A large case is evaluated as it is, each point on its own: padding it or stacking a pair
     # copies every array once more, and its program, compiled once, costs less than those copies.
     large = _optimised(inputs.values())
-    laid = None if large else layouts.layout(spec, inputs)
+    laid = None if large else layouts.layout(spec, inputs, static)
+    true_static, static = static, static if laid is None else laid.static
     true = ([inputs[n] for n in wanted], [inputs[n] for n in spec.input_names if n not in wanted])
     hyper = tuple(_hyper_value(v, precision) for k, v in case.hyper.items() if spec.hyper[k].traced)
 
@@ -305,7 +306,7 @@ def _evaluate(case: Case, cotangent_for: Callable, precision: str, nudge: Callab
     with jax.enable_x64(True):
         program, shapes, pair = _traced(spec, static, primals, others, precision, pair=nudge is not None and not large)
         true_shapes = shapes if laid is None else laid.output_shapes(spec, shapes, lambda: _output_shapes(
-            spec, static, _signature(true[0]), _signature(true[1]) + _signature(hyper)))
+            spec, true_static, _signature(true[0]), _signature(true[1]) + _signature(hyper)))
         cotangent = cotangent_for(true_shapes)
         cts = [tuple(np.asarray(c, dtype=precision) for c in cotangent)]
         if [c.shape for c in cts[0]] != [tuple(s) for s in true_shapes]:

@@ -21,12 +21,13 @@ import numpy as np
 from hypothesis import strategies as st
 
 from .errors import SpecError
+from .spec_padding import Padding
 
 __all__ = [
     "Spec", "Input", "Hyper", "Domain",
     "real", "positive", "nonzero", "bounded", "data", "labels", "mask",
     "choice", "integers", "floats", "hyper",
-    "SpecError", "parse_shape",
+    "SpecError", "parse_shape", "Padding",
 ]
 
 _DIM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -274,6 +275,10 @@ class Spec:
                  original positions unchanged (independent rows; terms of a sum that a zero makes
                  vanish): one compiled program serves every size of them up to the dim's upper bound
                  (oracle.layouts). Such a dim must stand alone in its inputs' shapes.
+    padding:     a Padding (oracle.spec_padding): dims averaged over, window dims, appended values
+                 other than zeros; what lets more ops be padded.
+    flat:        hyper-parameters with which the reference, given its inputs flattened, gives its
+                 outputs flattened (a reshape: shape=(-1,)): evaluated in the elementwise layout.
     stochastic:  the forward draws random numbers of its own (dropout): it is judged from what its
                  output reveals (a property), not by finite differences or by calling it twice.
     math:        the op in one line.
@@ -294,6 +299,8 @@ class Spec:
     stochastic: bool = False
     elementwise: bool = False
     padded: tuple[str, ...] = ()
+    padding: Padding = field(default_factory=Padding)
+    flat: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -327,7 +334,9 @@ class Spec:
         if not any(arg.differentiable for arg in normalised.values()):
             raise SpecError(f"spec {self.name!r} has no differentiable input")
         object.__setattr__(self, "padded", tuple(self.padded))
-        for dim in self.padded:
+        if self.flat is not None and set(self.flat) - set(self.hyper):
+            raise SpecError(f"spec {self.name!r}: flat names {sorted(set(self.flat) - set(self.hyper))}, not hyper-parameters")
+        for dim in (*self.padded, *sorted(self.padding.dims() - set(self.padded))):
             if dim not in names:
                 raise SpecError(f"spec {self.name!r}: padded dim {dim!r} is not a dim of its inputs")
             if any(dim in pattern.dim_names() and (pattern.batch or dim not in pattern.parts)

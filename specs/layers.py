@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from oracle.spec import Spec, choice, integers
+from oracle.spec import Padding, Spec, choice, integers
 
 # Small batches and channel counts are enough to exercise every index of a conv or pool;
 # larger ones only make finite differences slower.
@@ -98,6 +98,7 @@ SPECS = [
     Spec("conv2d", inputs={"x": "n c h w", "w": "f c hh ww", "b": "f"},
          hyper={"stride": choice(1, 2), "pad": choice(0, 1, 2)},
          reference=_conv2d, where=_conv_fits, padded=("n", "c", "f", "h", "w"),
+         padding=Padding(windows={"hh": "h", "ww": "w"}),
          dims={**_IMAGE_DIMS, "f": (1, 3), "hh": (1, 3), "ww": (1, 3)},
          math="out[n,f] = Σ_c x_padded[n,c] ⋆ w[f,c] (cross-correlation, zero padding) + b[f]"),
     Spec("max_pool2d", inputs={"x": "n c h w"}, hyper={"size": choice(2, 1, 3), "stride": choice(2, 1)},

@@ -3,7 +3,12 @@
 import jax.numpy as jnp
 from hypothesis import strategies as st
 
-from oracle.spec import Spec, choice, hyper
+from oracle.spec import Padding, Spec, choice, hyper
+
+
+def _averaged_by_mean(hyper):
+    axis = hyper["axis"]
+    return ("n", "m") if axis is None else (("n", "m")[axis],)
 
 
 def _reshape_targets(dims):
@@ -20,12 +25,13 @@ SPECS = [
     Spec("transpose", inputs={"x": "n m"}, reference=lambda x: x.T, padded=("n", "m"), math="xᵀ;  dx = doutᵀ"),
     Spec("reshape", inputs={"x": "n m"},
          hyper={"shape": hyper(_reshape_targets, "one of (n·m,), (m, n), (1, n·m), (n·m, 1)")},
-         reference=jnp.reshape, math="x.reshape(shape);  dx = dout.reshape(x.shape)"),
+         reference=jnp.reshape, flat={"shape": (-1,)}, math="x.reshape(shape);  dx = dout.reshape(x.shape)"),
     Spec("sum", inputs={"x": "n m"}, hyper={"axis": choice(0, 1)},
          reference=lambda x, axis: jnp.sum(x, axis=axis), padded=("n", "m"),
          math="Σ over one axis;  dx = dout broadcast back along it"),
     Spec("mean", inputs={"x": "n m"}, hyper={"axis": choice(None, 0, 1)},
-         reference=lambda x, axis: jnp.mean(x, axis=axis),
+         reference=lambda x, axis: jnp.mean(x, axis=axis), padded=("n", "m"),
+         padding=Padding(averaged=_averaged_by_mean),
          math="mean over all elements (axis None) or one axis;  dx = dout / count, broadcast"),
     Spec("bias_add", inputs={"x": "n d", "b": "d"}, reference=lambda x, b: x + b, padded=("n", "d"),
          math="x + b, b broadcast over rows;  db = Σᵢ doutᵢ"),

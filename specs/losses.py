@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from oracle.spec import Spec, data, labels
+from oracle.spec import Padding, Spec, data, labels
 
 
 def _log_softmax(x):
@@ -41,6 +41,29 @@ def _svm_margins(x, y):
     return (x - x[rows, y][:, None] + 1.0)[wrong]
 
 
+# Logits appended to a softmax's classes: far enough below any drawn logit that exp gives exactly zero, so
+# no probability changes, and finite, so an appended row of them is a finite (uniform) softmax.
+_NO_CLASS = -1e30
+
+
+def _outside_every_class(shape, dtype):
+    return np.full(shape, _NO_CLASS, dtype=dtype)
+
+
+def _won_by_first_class(shape, dtype):
+    # An appended row that class 0 wins outright: its softmax is exactly one-hot, so with label 0 (labels are
+    # filled with zeros) its cross-entropy, every hinge margin and their gradients are zero. Appended classes
+    # take no probability and no margin in any row.
+    rows = _outside_every_class(shape, dtype)
+    rows[..., 0] = 0.0
+    return rows
+
+
+_SOFTMAX_PADDING = Padding(fill={"x": _outside_every_class})
+# A loss averaged over the batch: an appended row adds exactly nothing but the divisor.
+_BATCH_AVERAGED = Padding(averaged=("n",), fill={"x": _won_by_first_class})
+
+
 def _two_layer_net(x, y, w1, w2):
     # jax.nn.sigmoid differentiates through its output, σ·(1 − σ), as the lectures' sigmoid gate does:
     # the rounding estimate (oracle.rounding) then sees the cancellation in 1 − σ where σ saturates.
@@ -49,17 +72,19 @@ def _two_layer_net(x, y, w1, w2):
 
 
 SPECS = [
-    Spec("softmax", inputs={"x": "n c"}, reference=_softmax, padded=("n",),
+    Spec("softmax", inputs={"x": "n c"}, reference=_softmax, padded=("n", "c"), padding=_SOFTMAX_PADDING,
          math="pᵢⱼ = e^xᵢⱼ / Σₖ e^xᵢₖ over the last axis"),
-    Spec("log_softmax", inputs={"x": "n c"}, reference=_log_softmax, padded=("n",),
+    Spec("log_softmax", inputs={"x": "n c"}, reference=_log_softmax, padded=("n", "c"), padding=_SOFTMAX_PADDING,
          math="xᵢⱼ - log Σₖ e^xᵢₖ over the last axis"),
     Spec("softmax_cross_entropy", inputs={"x": "n c", "y": labels("n", classes="c")},
-         reference=_softmax_cross_entropy,
+         reference=_softmax_cross_entropy, padded=("n", "c"), padding=_BATCH_AVERAGED,
          math="(1/N) Σᵢ -log softmax(xᵢ)[yᵢ];  dx = (softmax(x) - onehot(y)) / N"),
     Spec("svm_loss", inputs={"x": "n c", "y": labels("n", classes="c")}, reference=_svm_loss,
+         padded=("n", "c"), padding=_BATCH_AVERAGED,
          kinks=_svm_margins,
          math="(1/N) Σᵢ Σ_{j≠yᵢ} max(0, xᵢⱼ - xᵢ_yᵢ + 1)"),
     Spec("mse", inputs={"y_pred": "n d", "y": "n d"}, reference=lambda y_pred, y: jnp.mean((y_pred - y) ** 2),
+         padded=("n", "d"), padding=Padding(averaged=("n", "d")),
          math="mean((y_pred - y)²) over all elements;  dy_pred = 2 (y_pred - y) / (N·D) = -dy"),
     Spec("two_layer_net", inputs={"x": data("n d"), "y": data("n o"), "w1": "d h", "w2": "h o"},
          reference=_two_layer_net, weights=("w1", "w2"), padded=("d", "h", "o"),
