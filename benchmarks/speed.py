@@ -14,7 +14,7 @@ Rows (CPU is user + system time of every process of the run, workers included):
   on the JAX reference at the same inputs: mul, relu, matmul, softmax, batchnorm, conv2d;
 - tanh at 10⁶ elements: a warm case against one forward plus backward of gatecore's tanh
   (these two rows: blocks of calls of each side taken in turn, the fastest block of each;
-  judged in this process, its allocator tuned as a worker's is);
+  judged in this process, its allocator and JAX's dispatch tuned as a worker's are);
 - relu at 10⁶ elements: judged, and its verdict;
 - the README's test command, wall time.
 """
@@ -262,10 +262,13 @@ def main() -> int:
     parser.add_argument("--no-readme", action="store_true", help="skip timing the README's test command")
     args = parser.parse_args()
     size = int(args.size)
-    # The warm cases below are judged in this process, which keeps large blocks as a worker does.
+    # The warm cases below are judged in this process, which keeps large blocks and runs JAX's programs
+    # in the calling thread, as a worker does.
     from oracle.execution.allocator import keep_large_blocks
+    from oracle.execution.dispatch import run_in_calling_thread
 
     keep_large_blocks()
+    run_in_calling_thread()
 
     rows: list[tuple[str, str, str, str]] = []
     check = [sys.executable, "-m", "oracle", "check", "gatecore", "-q", "--report", tempfile.mkdtemp()]

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from .result import CaseRecord
 from .spec import BATCH_DIM_RANGE, DEFAULT_BATCH_RANGE, Spec
+from .streams import generator
 
 __all__ = ["KINK_MARGIN", "SMALLEST_VALUE_DRAWS", "Case", "CaseGroup", "build_case", "case_groups", "cases",
            "kink_distance", "steady_constants"]
@@ -57,7 +58,7 @@ class Case:
 
     def cotangent(self, shapes: Sequence[tuple[int, ...]], stream: int = 0) -> tuple[np.ndarray, ...]:
         """Upstream gradients for outputs of these shapes: short numbers, reproducible from the seed."""
-        rng = np.random.default_rng([self.seed, 1 + stream])
+        rng = generator(self.seed, 1 + stream)
         return tuple(rng.uniform(-2.0, 2.0, size=s).round(3).astype(self.dtype, copy=False) for s in shapes)
 
     def describe(self) -> str:
@@ -126,7 +127,7 @@ def build_case(spec: Spec, dtype: str, dims: Mapping[str, int], batch: Sequence[
     """
     shapes = spec.shapes(dims, batch)
     for attempt in range(_REDRAWS):
-        rng = np.random.default_rng([seed, 0, attempt])
+        rng = generator(seed, 0, attempt)
         inputs = {}
         for name, arg in spec.inputs.items():
             values = arg.domain.sample(rng, shapes[name], dims)

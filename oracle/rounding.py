@@ -25,6 +25,7 @@ import numpy as np
 
 from .cases import Case
 from .primitives import IMPLEMENTATIONS
+from .streams import generator
 from .tolerances import eps as rounding_unit
 
 __all__ = ["SAMPLES", "modes_rounding_spread", "rounding_spread"]
@@ -157,7 +158,7 @@ def rounding_spread(case: Case, cotangent: Sequence[np.ndarray], outputs: Sequen
 
     try:
         closed = _program(spec, static, (described(primals), described(others), described(ct)))
-        rng = np.random.default_rng([case.seed, 17])
+        rng = generator(case.seed, 17)
         out_spread = [np.zeros(np.shape(o)) for o in outputs]
         grad_spread = [np.zeros(np.shape(g)) for g in grads]
         with np.errstate(all="ignore"):
@@ -188,7 +189,7 @@ def modes_rounding_spread(case: Case, tangents: Sequence[np.ndarray], cotangent:
     try:
         with jax.enable_x64(True):
             closed = jax.make_jaxpr(_mode_program(case.spec, static).__wrapped__)(primals, others, *groups)
-        rng = np.random.default_rng([case.seed, 19])
+        rng = generator(case.seed, 19)
         spread = [np.zeros(np.shape(e)) for e in exact]
         with np.errstate(all="ignore"):
             for _ in range(samples):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..result import Finding
+from ..streams import generator
 from .calling import call
 from .evaluation import Evaluation
 from .evidence import compare
@@ -83,7 +84,7 @@ def dropout_mask(ev: Evaluation) -> Finding | None:
     if finding:
         return finding
     # The same reading of p at other values of p, on an input large enough to tell the readings apart.
-    rng = np.random.default_rng([ev.case.seed, 31])
+    rng = generator(ev.case.seed, 31)
     seen = {f"p = {p:g}": readings}
     for probe_p in PROBE_P:
         big = (rng.uniform(0.5, 2.0, PROBE_SHAPE) * rng.choice([-1.0, 1.0], PROBE_SHAPE)).round(3).astype(ev.dtype)

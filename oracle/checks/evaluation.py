@@ -13,6 +13,7 @@ from ..plugin import Implementation, StructureError, describe_value
 from ..reference import reference_and_nudged
 from ..result import Finding
 from ..rounding import rounding_spread
+from ..streams import generator
 from ..tolerances import INCONCLUSIVE_SHARE, ROUNDING_ALLOWANCE, eps as rounding_unit, rms, threshold
 from .calling import CASE_TIMEOUT, ImplementationError, call
 
@@ -165,7 +166,7 @@ def nudging(case: Case) -> Callable[[np.ndarray], np.ndarray]:
     """Moves every element of an array up or down by one rounding unit of the case's dtype, at random
     (reproducibly from the case's seed): what rounding alone may do to each input and upstream value."""
     eps = rounding_unit(case.dtype)
-    rng = np.random.default_rng([case.seed, 11])
+    rng = generator(case.seed, 11)
     factors = np.array([1 - eps, 1 + eps])
 
     def nudge(a: np.ndarray) -> np.ndarray:

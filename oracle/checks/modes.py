@@ -21,6 +21,7 @@ from ..plugin import FRAMEWORK_CONVENTIONS, Implementation, ModeUnsupported
 from ..reference_modes import reference_modes
 from ..result import Finding
 from ..rounding import modes_rounding_spread
+from ..streams import generator
 from ..tolerances import ROUNDING_ALLOWANCE, eps, rms
 from .calling import call
 from .evaluation import Evaluation
@@ -53,7 +54,7 @@ def skipped(impl: Implementation) -> dict[str, str]:
 def _vectors(ev: Evaluation) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(tangents u, direction w): short numbers in the case's dtype, one per differentiable input, from the seed."""
     shapes = [ev.case.inputs[n].shape for n in ev.spec.differentiable]
-    u, w = (np.random.default_rng([ev.case.seed, stream]) for stream in (_TANGENT_STREAM, _DIRECTION_STREAM))
+    u, w = (generator(ev.case.seed, stream) for stream in (_TANGENT_STREAM, _DIRECTION_STREAM))
     return ([np.round(u.uniform(-2.0, 2.0, size=s), 3).astype(ev.dtype) for s in shapes],
             [np.round(w.uniform(-2.0, 2.0, size=s), 3).astype(ev.dtype) for s in shapes])
 
@@ -96,7 +97,7 @@ def _expected(ev: Evaluation, precision: str = "float64", nudged: bool = False) 
         case, arrays = ev.case, [u, list(ev.cotangent), w]
         if nudged:
             unit = eps(ev.dtype)
-            rng = np.random.default_rng([ev.case.seed, _NUDGE_STREAM])
+            rng = generator(ev.case.seed, _NUDGE_STREAM)
 
             def nudge(a):
                 a = np.asarray(a, dtype=np.float64)

@@ -38,7 +38,7 @@ def check_linearity(ev: Evaluation) -> Finding | None:
 
 def _size(arrays) -> float:
     """The largest magnitude in a tuple of arrays."""
-    return max((max(float(np.max(x)), -float(np.min(x))) for x in map(np.asarray, arrays) if x.size), default=0.0)
+    return max((float(np.abs(x).max()) for x in map(np.asarray, arrays) if x.size), default=0.0)
 
 
 def _same(a: Any, b: Any) -> bool:

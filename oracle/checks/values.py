@@ -9,6 +9,7 @@ from ..cases import kink_distance
 from ..figures import distinct, figure
 from ..numeric import directional_derivative, directions
 from ..result import Finding
+from ..streams import generator
 from ..tolerances import COARSE_FD_RTOL, COARSE_FD_STEPS, FD_STEP, ROUNDING_ALLOWANCE
 from .evaluation import Evaluation
 from .evidence import _grad_label, compare
@@ -68,7 +69,7 @@ def check_finite_differences(ev: Evaluation) -> Finding | None:
     primals = [np.asarray(ev.case.inputs[n], dtype=np.float64) for n in spec.differentiable]
     cotangent = [np.asarray(c, dtype=np.float64) for c in ev.cotangent]
     grads = [np.asarray(g, dtype=np.float64) for g in ev.grads]
-    rng = np.random.default_rng([ev.case.seed, 7])
+    rng = generator(ev.case.seed, 7)
     rtol = ev.rtol("finite_differences")
     # Where the reference judged the gradient (this check runs only once it passed), one direction
     # cross-checks it against the implementation's own forward; without one, a second direction

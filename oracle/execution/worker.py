@@ -23,7 +23,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import allocator
+from . import allocator, dispatch
 
 __all__ = ["ImplInfo", "ImplRef", "Job", "describe", "describe_all", "discover_job", "initialize", "judge_job",
            "killed_with_parent", "resolve"]
@@ -129,6 +129,7 @@ def initialize(path: list[str], cwd: str, environ: dict[str, str] | None = None)
         pass
     _die_with_parent()
     allocator.keep_large_blocks()
+    dispatch.run_in_calling_thread()
     sys.path[:] = [p for p in path if p] + [p for p in sys.path if p not in path]
     _START.update(cwd=cwd, path=list(sys.path))
     os.chdir(cwd)
