@@ -42,12 +42,18 @@ def test_a_worker_takes_the_supervisors_environment_of_now_not_the_fork_servers(
     assert run_in_a_new_pool(os.getenv, "HOME") is None
 
 
+def parent_and_x64() -> tuple[int, bool]:
+    import jax
+
+    return os.getppid(), bool(jax.config.values["jax_enable_x64"])
+
+
 def test_after_a_jax_variable_changed_the_workers_are_spawned_so_jax_reads_it(monkeypatch):
-    run_in_a_new_pool(os.getpid)
-    monkeypatch.setenv("JAX_ORACLE_TEST_SETTING", "read by JAX when it is imported")
+    run_in_a_new_pool(os.getpid)             # the fork server is running, its JAX imported without the variable
+    monkeypatch.setenv("JAX_ENABLE_X64", "1")
     assert not forkserver.usable()
-    parent, jax_imported, _ = run_in_a_new_pool(where_and_what)
-    assert parent == os.getpid() and not jax_imported
+    parent, x64 = run_in_a_new_pool(parent_and_x64)
+    assert parent == os.getpid() and x64
     monkeypatch.undo()
     assert forkserver.usable()
 

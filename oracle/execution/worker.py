@@ -136,7 +136,7 @@ def initialize(path: list[str], cwd: str, environ: dict[str, str] | None = None)
     from ..checks import calling
 
     calling.IN_WORKER = True
-    import oracle.run  # noqa: F401 - the engine loads once per worker, not per job (JAX at its first job)
+    import oracle.run  # noqa: F401 - the engine loads once per worker, not per job (JAX's backend at its first job)
 
 
 def killed_with_parent() -> bool:
