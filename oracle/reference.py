@@ -241,7 +241,7 @@ def _output_shapes(spec: Spec, static: tuple, primals: tuple, others: tuple) -> 
         # whole (the store has no key for it), or that cannot be traced so, is traced at these shapes.
         shapes = (symbolic_shapes.output_shapes((spec, static), forward, (primals, others),
                                                  symbolic_shapes.axis_names(spec, (primals, others)),
-                                                 _stored_patterns(spec, static))
+                                                 _stored_patterns(spec, static), symbolic_shapes.free_of_ones(spec))
                   if key is not None else None)
         if shapes is None:
             shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, *as_structs))]

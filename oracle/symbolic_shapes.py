@@ -8,7 +8,11 @@ input dims, evaluated for each case.
 
 Each of the spec's named dims is one symbol (known to be at least 2), except where its size is 0 or
 1, which stays a number (broadcasting depends on a 1); axes without a name keep their size. One
-trace therefore serves every signature in which the same dims are 1. A reference that cannot be
+trace therefore serves every signature in which the same dims are 1. A padded dim (Spec.padded)
+is a symbol at size 1 too (known to be at least 1): its layout already holds that the reference
+does not depend on its size, and patterns by which padded dims are 1 were as many as the rest. A
+reference whose shapes need more than that (a pooling window that must fit in the image) is not
+traced symbolically, and is traced at its concrete shapes. A reference that cannot be
 traced so (a Python branch on a dim's value, NumPy on a shape) gives None, and its caller traces
 it at the concrete shapes.
 
@@ -32,7 +36,7 @@ import numpy as np
 
 from .spec import Spec
 
-__all__ = ["Stored", "axis_names", "output_shapes", "pattern"]
+__all__ = ["Stored", "axis_names", "free_of_ones", "output_shapes", "pattern"]
 
 Signature = tuple[tuple[tuple[tuple[int, ...], str], ...], ...]   # groups of (shape, dtype) pairs
 Names = tuple[tuple[tuple[str | None, ...], ...], ...]             # the same groups: each axis's dim name, or None
@@ -52,9 +56,14 @@ def axis_names(spec: Spec, signature: Signature) -> Names:
                  for group, names in zip(signature, inputs))
 
 
-def pattern(signature: Signature, names: Names) -> tuple[Signature, dict[str, int]] | None:
-    """(the signature with each named size from 2 up replaced by its dim's symbol, each symbol's size),
-    or None when one dim has two sizes."""
+def free_of_ones(spec: Spec) -> frozenset[str]:
+    """The dims that are symbols at size 1 too: the padded ones."""
+    return frozenset(spec.padded)
+
+
+def pattern(signature: Signature, names: Names, ones: frozenset[str] = frozenset()) -> tuple[Signature, dict[str, int]] | None:
+    """(the signature with each named size from 2 up, or from 1 for a dim in ones, replaced by its dim's
+    symbol, each symbol's size), or None when one dim has two sizes."""
     sizes: dict[str, int] = {}
     shaped = []
     for group, named in zip(signature, names):
@@ -62,16 +71,24 @@ def pattern(signature: Signature, names: Names) -> tuple[Signature, dict[str, in
         for (shape, dtype), axes in zip(group, named):
             dims: list[int | str] = []
             for size, name in zip(shape, axes):
-                if name is None or size < 2:
+                if name is None or size < (1 if name in ones else 2):
                     dims.append(size)
                     continue
-                symbol = f"dim_{name}"
+                symbol = f"{_FROM_ONE if name in ones else _FROM_TWO}{name}"
                 if sizes.setdefault(symbol, size) != size:
                     return None
                 dims.append(symbol)
             shaped_group.append((tuple(dims), dtype))
         shaped.append(tuple(shaped_group))
     return tuple(shaped), sizes
+
+
+# A symbol's prefix says its lower bound (dim names are identifiers: neither prefix is another's).
+_FROM_TWO, _FROM_ONE = "dim_", "dim1_"
+
+
+def _constraints(symbols: tuple[str, ...] | list[str]) -> list[str]:
+    return [f"{s} >= 2" for s in symbols if not s.startswith(_FROM_ONE)]
 
 
 # Traces by (the caller's name for the function, pattern): the caller's own function objects are
@@ -109,8 +126,7 @@ def _from_text(text: Any, symbols: tuple[str, ...]) -> list[tuple] | None:
     from jax import export
 
     written = [d for shape in text for d in shape if isinstance(d, str)]
-    constraints = [f"{s} >= 2" for s in symbols]
-    parsed = iter(export.symbolic_shape(", ".join(written), constraints=constraints) if written else ())
+    parsed = iter(export.symbolic_shape(", ".join(written), constraints=_constraints(symbols)) if written else ())
     return [tuple(next(parsed) if isinstance(d, str) else int(d) for d in shape) for shape in text]
 
 
@@ -148,7 +164,7 @@ def _trace(forward: Callable, shaped: Signature, symbols: tuple[str, ...]) -> li
     from jax import export
 
     try:
-        dims = dict(zip(symbols, export.symbolic_shape(", ".join(symbols), constraints=[f"{s} >= 2" for s in symbols])
+        dims = dict(zip(symbols, export.symbolic_shape(", ".join(symbols), constraints=_constraints(symbols))
                         if symbols else ()))
         groups = [tuple(jax.ShapeDtypeStruct(tuple(dims.get(n, n) for n in shape), np.dtype(dtype)) for shape, dtype in group)
                   for group in shaped]
@@ -159,11 +175,11 @@ def _trace(forward: Callable, shaped: Signature, symbols: tuple[str, ...]) -> li
 
 
 def output_shapes(key: Hashable, forward: Callable, signature: Signature, names: Names,
-                  stored: Stored | None = None) -> list[tuple[int, ...]] | None:
+                  stored: Stored | None = None, ones: frozenset[str] = frozenset()) -> list[tuple[int, ...]] | None:
     """The output shapes of forward(*groups) at a signature, from the trace of its pattern; None if there is none.
     key names the function (the same key, the same function) for the traces kept in this process; stored, where
     its traces are kept between runs."""
-    found = pattern(signature, names)
+    found = pattern(signature, names, ones)
     if found is None:
         return None
     shaped, sizes = found

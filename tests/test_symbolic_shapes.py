@@ -46,6 +46,13 @@ def test_a_pattern_makes_each_named_dim_a_symbol_unless_it_is_one():
     assert unit != shaped           # a dim of size 1: another pattern
 
 
+def test_a_padded_dim_is_a_symbol_at_size_one_too():
+    shaped, sizes = symbolic_shapes.pattern(((((1, 1, 5), "<f8"),), (((5, 3), "<i8"),)), NAMES, ones=frozenset({"n"}))
+    assert shaped == (((("dim1_n", 1, "dim_m"), "<f8"),), ((("dim_m", 3), "<i8"),))
+    other, _ = symbolic_shapes.pattern(((((4, 1, 2), "<f8"),), (((2, 3), "<i8"),)), NAMES, ones=frozenset({"n"}))
+    assert other == shaped          # n of 1 and of 4: one trace
+
+
 def test_a_dim_with_two_sizes_has_no_pattern():
     assert symbolic_shapes.pattern(((((3, 1, 5), "<f8"),), (((4, 3), "<i8"),)), NAMES) is None
 
@@ -62,7 +69,8 @@ def test_a_padded_catalogue_op_has_the_output_shapes_of_its_concrete_trace(name,
     signature = signature_of(case)
     with jax.enable_x64(True):
         concrete = jax.eval_shape(forward, *[tuple(jax.ShapeDtypeStruct(s, np.dtype(d)) for s, d in g) for g in signature])
-        symbolic = symbolic_shapes.output_shapes((spec, static), forward, signature, axis_names(spec, signature))
+        symbolic = symbolic_shapes.output_shapes((spec, static), forward, signature, axis_names(spec, signature),
+                                                 ones=symbolic_shapes.free_of_ones(spec))
     concrete = [tuple(o.shape) for o in (concrete if isinstance(concrete, (tuple, list)) else (concrete,))]
     assert symbolic is None or symbolic == concrete     # None: traced at its own shapes instead
 
