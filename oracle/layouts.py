@@ -132,7 +132,8 @@ class Padded:
         return cls({name: tuple(a.shape[i] if d is None else target[d] for i, d in enumerate(axes[name]))
                     for name, a in inputs.items()}, static, scale, spec.padding.fill)
 
-    def _grown(self, a: np.ndarray, shape: tuple[int, ...], fill: Any = None) -> np.ndarray:
+    @staticmethod
+    def _grown(a: np.ndarray, shape: tuple[int, ...], fill: Any = None) -> np.ndarray:
         a = np.asarray(a)
         if a.shape == shape:
             return a

@@ -10,9 +10,9 @@ Each of the spec's named dims is one symbol (known to be at least 2), except whe
 1, which stays a number (broadcasting depends on a 1); axes without a name keep their size. One
 trace therefore serves every signature in which the same dims are 1. A padded dim (Spec.padded)
 is a symbol at size 1 too (known to be at least 1): its layout already holds that the reference
-does not depend on its size, and patterns by which padded dims are 1 were as many as the rest. A
-reference whose shapes need more than that (a pooling window that must fit in the image) is not
-traced symbolically, and is traced at its concrete shapes. A reference that cannot be
+does not depend on its size, and one trace then serves every combination of padded dims of size
+1. A reference whose shapes need more than that (a pooling window that must fit in the image) is
+not traced symbolically, and is traced at its concrete shapes. A reference that cannot be
 traced so (a Python branch on a dim's value, NumPy on a shape) gives None, and its caller traces
 it at the concrete shapes.
 
