@@ -111,7 +111,7 @@ class Padded:
     @classmethod
     def of(cls, spec: Spec, inputs: Mapping[str, np.ndarray], static: tuple) -> Padded | None:
         windows = dict(spec.padding.windows)
-        laid = set(spec.padded) | set(windows) | set(windows.values())
+        laid = set(spec.padded) | spec.padding.dims()
         if not laid:
             return None
         sizes: dict[str, int] = {}
