@@ -29,14 +29,27 @@ def check_reference(ev: Evaluation) -> Finding | None:
 
 def _directional_error(ev: Evaluation, primals, direction, cotangent, grads, step: float) -> tuple[float, float, float]:
     """(relative error, vᵀJu from the pullback, vᵀJu from finite differences) along one direction."""
+    # The products' own arrays are reused for their magnitudes and for rounding's: no other array of their size.
     products = [np.multiply(g, u) for g, u in zip(grads, direction)]
     from_pullback = sum(float(p.sum()) for p in products)
     from_forward = directional_derivative(ev.forward64, primals, direction, cotangent, h=step)
-    scale = sum(float(np.abs(p).sum()) for p in products) + abs(from_forward)
+    scale = sum(float(_magnitude(p).sum()) for p in products) + abs(from_forward)
     if ev.rounding_grads is not None:  # what rounding alone moves vᵀJu by, in this case (rounding is never negative)
-        moved = sum(float(np.multiply(r, np.abs(u)).sum()) for r, u in zip(ev.rounding_grads, direction))
+        moved = sum(float(_magnitude(_product(r, u, into)).sum()) for r, u, into in zip(ev.rounding_grads, direction, products))
         scale = max(scale, ROUNDING_ALLOWANCE * moved / ev.rtol("finite_differences"))
     return abs(from_pullback - from_forward) / max(scale, 1e-3), from_pullback, from_forward
+
+
+def _magnitude(a: np.ndarray) -> np.ndarray:
+    """|a|, written into a where a is an array (a 0-d product is a NumPy scalar)."""
+    return np.abs(a, out=a) if isinstance(a, np.ndarray) else np.abs(a)
+
+
+def _product(a: np.ndarray, b: np.ndarray, into: np.ndarray) -> np.ndarray:
+    """a·b, written into `into` where it has the product's shape."""
+    if isinstance(into, np.ndarray) and into.shape == np.broadcast_shapes(np.shape(a), np.shape(b)) and into.dtype == np.float64:
+        return np.multiply(a, b, out=into)
+    return np.multiply(a, b)
 
 
 def _agrees_at_a_coarser_step(ev: Evaluation, primals, direction, cotangent, grads, rtol: float) -> bool:
