@@ -67,8 +67,14 @@ def _compiler_options() -> dict | None:
 OPTIMISED_FROM = 2**16
 
 
-def _optimised(*groups: Sequence[np.ndarray]) -> bool:
+def optimised(*groups: Sequence[np.ndarray]) -> bool:
+    """Whether arrays this large are compiled for with XLA's default options (see OPTIMISED_FROM)."""
     return sum(int(np.size(a)) for group in groups for a in group) >= OPTIMISED_FROM
+
+
+def compiler_options(optimised: bool) -> dict | None:
+    """The options a program is compiled with: XLA's defaults for large inputs, else COMPILER_OPTIONS."""
+    return None if optimised else _compiler_options()
 
 
 @lru_cache(maxsize=512)
@@ -108,7 +114,7 @@ def _jitted(spec: Spec, static: tuple, pair: bool, optimised: bool) -> Callable:
 
     value_and_vjp = _programs(spec, static)[1]
     return jax.jit(jax.vmap(value_and_vjp) if pair else value_and_vjp,
-                   compiler_options=None if optimised else _compiler_options())
+                   compiler_options=compiler_options(optimised))
 
 
 # Every compiled shape keeps its executable, jaxpr and module alive: about 1.3 MB. At most this many
@@ -206,7 +212,7 @@ def _compiled(spec: Spec, static: tuple, primals: tuple, others: tuple, precisio
         args = (primals, others, tuple(jax.ShapeDtypeStruct(s, np.dtype(precision)) for s in shapes))
         if pair:
             args = tuple(tuple(jax.ShapeDtypeStruct((2, *a.shape), a.dtype) for a in group) for group in args)
-        return _jitted(spec, static, pair, _optimised(primals, others)).lower(*args), shapes
+        return _jitted(spec, static, pair, optimised(primals, others)).lower(*args), shapes
 
     name = "value_and_vjp_pair" if pair else "value_and_vjp"
     signature = (name, spec.name, static, _signature(primals), _signature(others), precision)
@@ -226,27 +232,34 @@ def stored_program(name: str, spec: Spec, static: tuple, jitted: Any, args: tupl
 
 @lru_cache(maxsize=2048)
 def _output_shapes(spec: Spec, static: tuple, primals: tuple, others: tuple) -> list[tuple[int, ...]]:
-    """The reference's output shapes at these argument signatures ((shape, dtype) pairs), by tracing
-    its forward (oracle.symbolic_shapes: once for many signatures) and kept in the store of compiled
-    programs for later runs: what a program compiled for a padded layout cannot tell."""
+    """The reference's output shapes at these argument signatures ((shape, dtype) pairs): from the symbolic
+    trace of their pattern (oracle.symbolic_shapes: one for many signatures, kept in this process and in
+    the store), else traced at these shapes and kept in the store for later runs: what a program compiled
+    for a padded layout cannot tell."""
     import jax
 
+    forward = _programs(spec, static)[0]
+    # A reference the oracle does not see whole (the store has no key for it) is traced at these shapes.
+    if _keyed(spec, static):
+        shapes = symbolic_shapes.output_shapes((spec, static), forward, (primals, others),
+                                               symbolic_shapes.axis_names(spec, (primals, others)),
+                                               _stored_patterns(spec, static), symbolic_shapes.free_of_ones(spec))
+        if shapes is not None:
+            return shapes
     as_structs = [tuple(jax.ShapeDtypeStruct(shape, np.dtype(dtype)) for shape, dtype in group)
                   for group in (primals, others)]
     key = executables.program_key(spec, static, as_structs, "", program="output_shapes")
     shapes = executables.load_shapes(key)
     if shapes is None:
-        forward = _programs(spec, static)[0]
-        # One symbolic trace serves every signature of a pattern; a reference the oracle does not see
-        # whole (the store has no key for it), or that cannot be traced so, is traced at these shapes.
-        shapes = (symbolic_shapes.output_shapes((spec, static), forward, (primals, others),
-                                                 symbolic_shapes.axis_names(spec, (primals, others)),
-                                                 _stored_patterns(spec, static), symbolic_shapes.free_of_ones(spec))
-                  if key is not None else None)
-        if shapes is None:
-            shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, *as_structs))]
+        shapes = [tuple(s.shape) for s in _as_tuple(jax.eval_shape(forward, *as_structs))]
         executables.save_shapes(key, shapes)
     return shapes
+
+
+@lru_cache(maxsize=512)
+def _keyed(spec: Spec, static: tuple) -> bool:
+    """Whether the store can name this reference's programs (its key sees all of the reference)."""
+    return executables.program_key(spec, static, (), "", program="output_shapes") is not None
 
 
 def _stored_patterns(spec: Spec, static: tuple) -> symbolic_shapes.Stored:
@@ -291,7 +304,7 @@ def _evaluate(case: Case, cotangent_for: Callable, precision: str, nudge: Callab
         inputs, {n: np.asarray(nudge(a), dtype=precision) if a.dtype.kind in "fV" else a for n, a in inputs.items()}]
     # A large case is evaluated as it is, each point on its own: padding it or stacking a pair
     # copies every array once more, and its program, compiled once, costs less than those copies.
-    large = _optimised(inputs.values())
+    large = optimised(inputs.values())
     laid = None if large else layouts.layout(spec, inputs, static)
     true_static, static = static, static if laid is None else laid.static
     true = ([inputs[n] for n in wanted], [inputs[n] for n in spec.input_names if n not in wanted])

@@ -59,13 +59,17 @@ def _hashable(value: Any) -> Any:
 # Each entry keeps the executables compiled for every shape it met; a worker judges many functions
 # in turn, so only the most recent few are kept.
 @lru_cache(maxsize=16)
-def _programs(code: Any, spec: Any, hyper: tuple, jit: bool) -> dict[str, Callable]:
+def _programs(code: Any, spec: Any, hyper: tuple, jit: bool, optimised: bool = False) -> dict[str, Callable]:
     """The user's function differentiated four ways, as functions of (differentiable inputs, the other
     inputs and traced hyper-parameters, vectors); jitted, so that each new shape costs one compile
     instead of one per primitive. hyper holds the static hyper-parameters, None where one is traced
-    (a value from a continuous range, Hyper.traced): it arrives with the other inputs instead."""
+    (a value from a continuous range, Hyper.traced): it arrives with the other inputs instead.
+    Compiled as the reference's programs are (oracle.reference): with XLA's quick options for small
+    inputs, which compile several times faster, and its defaults where the inputs are large (optimised)."""
     import jax
     import jax.numpy as jnp
+
+    from ..reference import compiler_options
 
     names = spec.input_names
     positions = [names.index(n) for n in spec.differentiable]
@@ -98,7 +102,8 @@ def _programs(code: Any, spec: Any, hyper: tuple, jit: bool) -> dict[str, Callab
         return jax.grad(inner, argnums=tuple(range(len(primals))))(*primals)
 
     programs = {"forward": call, "pull": pull, "push": push, "second": second}
-    return {k: jax.jit(f) for k, f in programs.items()} if jit else programs
+    options = compiler_options(optimised)
+    return {k: jax.jit(f, compiler_options=options) for k, f in programs.items()} if jit else programs
 
 
 _EAGER: set[int] = set()   # functions that cannot be traced by jit (NumPy on values, a Python branch on data)
@@ -116,10 +121,13 @@ def _run(impl: Implementation, args: Sequence[Any], which: str, *vectors: Any, d
     dtype = differentiable[0].dtype if differentiable else np.float64
     others += [np.asarray(v, dtype=dtype) for v, t in zip(args[n:], traced) if t]
     hyper = tuple(None if t else _hashable(v) for v, t in zip(args[n:], traced))
+    from ..reference import optimised as optimised_for
+
     with _precision(args):
         if id(impl.code) not in _EAGER:
             try:
-                return _programs(impl.code, spec, hyper, True)[which](differentiable, others, *vectors)
+                optimised = optimised_for(differentiable, others)
+                return _programs(impl.code, spec, hyper, True, optimised)[which](differentiable, others, *vectors)
             except Exception as error:
                 if not _untraceable(error):
                     _raise(error, during)
