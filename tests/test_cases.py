@@ -81,6 +81,17 @@ def test_values_are_short_decimals_for_readable_messages():
     assert np.allclose(case.inputs["a"] * 1000, np.round(case.inputs["a"] * 1000))
 
 
+def test_upstream_gradients_are_thousandths_from_minus_two_to_two_in_the_case_dtype():
+    case = build_case(MATMUL, "float32", {"n": 3, "k": 3, "m": 3}, (), {}, seed=5)
+    upstream, scalar = case.cotangent([(300, 40), ()])
+    assert upstream.dtype == np.float32 and scalar.shape == ()
+    thousandths = upstream.astype(np.float64) * 1000
+    assert np.allclose(thousandths, np.round(thousandths), atol=1e-3)
+    assert thousandths.min() >= -2000 and thousandths.max() <= 2000
+    assert len(np.unique(np.round(thousandths))) > 3000   # spread over the 4001 values, ends included
+    assert not np.array_equal(upstream, case.cotangent([(300, 40)], stream=2)[0])
+
+
 def test_a_user_spec_with_a_domain_is_respected():
     spec = oracle.Spec("sqrt", inputs={"x": oracle.positive("n", 0.5, 2.0)})
     for case in draw_many(spec, n=40):

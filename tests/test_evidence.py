@@ -80,6 +80,19 @@ def test_an_inf_error_reads_inf_in_the_message(dtype):
                                            threshold=finding.threshold))
 
 
+def test_values_equal_to_the_last_bit_pass_even_where_they_are_infinite():
+    got = np.array([1.5, np.inf, -np.inf, 0.0])
+    assert compare("reference", "x", got, got.copy(), 4e-13, "gradient") is None
+
+
+def test_one_element_just_over_the_threshold_fails_among_a_hundred_thousand_equal_ones():
+    expected = np.random.default_rng(0).standard_normal(10**5)
+    got = expected.copy()
+    got[777] += 1e-11 * np.sqrt(np.mean(expected**2))
+    finding = compare("reference", "x", got, expected, 4e-13, "gradient")
+    assert finding is not None and finding.bad == 1 and finding.worst[0].index == [777]
+
+
 def test_got_and_expected_get_the_digits_that_tell_them_apart():
     got, expected = 0.3618940123, 0.3618940123 * (1 + 1e-7)
     shown_got, shown_expected = distinct(got, expected)

@@ -49,6 +49,25 @@ def test_a_correct_custom_vjp_passes_and_its_bwd_is_differentiated_for_second_or
     assert "jvp (skipped: a jax.custom_vjp function has no forward mode)" in verdict.checks
 
 
+def test_a_rule_compiles_with_the_reference_quick_options_on_small_inputs_and_xla_defaults_on_large(monkeypatch):
+    from oracle.conventions import jax as convention
+    from oracle.reference import COMPILER_OPTIONS, OPTIMISED_FROM
+
+    options, jit = [], jax.jit
+    monkeypatch.setattr(jax, "jit", lambda f, **given: options.append(given.get("compiler_options")) or jit(f, **given))
+    convention._programs.cache_clear()
+    plugin = oracle.Plugin("j")
+    plugin.jax("tanh", jnp.tanh)
+    (impl,) = plugin.implementations
+    try:
+        for size in (8, OPTIMISED_FROM):
+            _, pullback = convention.vjp(impl, np.linspace(-1.0, 1.0, size))
+            assert pullback(np.ones(size))[0].shape == (size,)
+    finally:
+        convention._programs.cache_clear()
+    assert COMPILER_OPTIONS in options and None in options
+
+
 def test_the_users_x64_setting_is_left_alone_and_float64_cases_still_compute_in_float64():
     before = jax.config.jax_enable_x64
     seen = []
