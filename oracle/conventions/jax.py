@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..plugin import ContractError, Implementation, ModeUnsupported
+from ..reference import compiler_options, optimised
 
 __all__ = ["vjp", "jvp", "second_order", "unsupported"]
 
@@ -68,8 +69,6 @@ def _programs(code: Any, spec: Any, hyper: tuple, jit: bool, optimised: bool = F
     inputs, which compile several times faster, and its defaults where the inputs are large (optimised)."""
     import jax
     import jax.numpy as jnp
-
-    from ..reference import compiler_options
 
     names = spec.input_names
     positions = [names.index(n) for n in spec.differentiable]
@@ -121,13 +120,11 @@ def _run(impl: Implementation, args: Sequence[Any], which: str, *vectors: Any, d
     dtype = differentiable[0].dtype if differentiable else np.float64
     others += [np.asarray(v, dtype=dtype) for v, t in zip(args[n:], traced) if t]
     hyper = tuple(None if t else _hashable(v) for v, t in zip(args[n:], traced))
-    from ..reference import optimised as optimised_for
-
     with _precision(args):
         if id(impl.code) not in _EAGER:
             try:
-                optimised = optimised_for(differentiable, others)
-                return _programs(impl.code, spec, hyper, True, optimised)[which](differentiable, others, *vectors)
+                large = optimised(differentiable, others)
+                return _programs(impl.code, spec, hyper, True, large)[which](differentiable, others, *vectors)
             except Exception as error:
                 if not _untraceable(error):
                     _raise(error, during)
