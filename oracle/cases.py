@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from .result import CaseRecord
 from .spec import BATCH_DIM_RANGE, DEFAULT_BATCH_RANGE, Spec
-from .streams import generator
+from .streams import generator, thousandths
 
 __all__ = ["KINK_MARGIN", "SMALLEST_VALUE_DRAWS", "Case", "CaseGroup", "build_case", "case_groups", "cases",
            "kink_distance", "steady_constants"]
@@ -60,7 +60,7 @@ class Case:
         """Upstream gradients for outputs of these shapes: short numbers (thousandths in [-2, 2]),
         reproducible from the seed."""
         rng = generator(self.seed, 1 + stream)
-        return tuple(_thousandths(rng, s).astype(self.dtype, copy=False) for s in shapes)
+        return tuple(thousandths(rng, s).astype(self.dtype, copy=False) for s in shapes)
 
     def describe(self) -> str:
         parts = [f"{n}={v}" for n, v in self.dims.items()]
@@ -117,17 +117,6 @@ def _move_off_kinks(spec: Spec, inputs: dict[str, np.ndarray], hyper: Mapping[st
         where = np.nonzero(near)
         inputs[name][where] = spec.inputs[name].domain.sample(rng, where[0].shape, dims)
     return False
-
-
-def _thousandths(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """k / 1000 for k uniform on -2000..2000, in float64: a uniform draw scaled to 4001 integers, in place
-    (four passes over a million values, where rounding a uniform draw to three decimals took seven)."""
-    values = np.asarray(rng.random(shape))
-    values *= 4001
-    np.floor(values, out=values)
-    values -= 2000
-    values /= 1000
-    return values
 
 
 def build_case(spec: Spec, dtype: str, dims: Mapping[str, int], batch: Sequence[int],

@@ -5,7 +5,8 @@ np.random.default_rng([seed, stream]): a new generator each time, so that each i
 its own. Nearly all of a new generator's cost (13 µs, four or more times a case) is SeedSequence
 hashing the key into the generator's starting state, the same for the same key. That state is kept
 per key (NumPy's ISeedSequence: what a bit generator asks its seed for) and a new generator starts
-from it in 2 µs. The streams are default_rng's, number for number.
+from it in 2 µs. The streams are default_rng's, number for number. Upstream gradients and tangents
+are drawn from them as thousandths (thousandths()).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
 
-__all__ = ["generator"]
+__all__ = ["generator", "thousandths"]
 
 
 class _Hashed(ISeedSequence):
@@ -38,3 +39,16 @@ _hashed = lru_cache(maxsize=8192)(_Hashed)
 def generator(*key: int) -> np.random.Generator:
     """np.random.default_rng(list(key)): a new generator at the start of the same stream."""
     return np.random.Generator(np.random.PCG64(_hashed(tuple(int(k) for k in key))))
+
+
+def thousandths(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Short numbers for readable evidence: k / 1000 for k uniform on -2000..2000, in float64.
+
+    A uniform draw scaled to 4001 integers, in place: four passes over a million values, where
+    rounding a uniform draw to three decimals took seven."""
+    values = np.asarray(rng.random(shape))
+    values *= 4001
+    np.floor(values, out=values)
+    values -= 2000
+    values /= 1000
+    return values

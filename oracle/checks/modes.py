@@ -21,7 +21,7 @@ from ..plugin import FRAMEWORK_CONVENTIONS, Implementation, ModeUnsupported
 from ..reference_modes import reference_modes
 from ..result import Finding
 from ..rounding import modes_rounding_spread
-from ..streams import generator
+from ..streams import generator, thousandths
 from ..tolerances import ROUNDING_ALLOWANCE, eps, rms
 from .calling import call
 from .evaluation import Evaluation
@@ -55,8 +55,8 @@ def _vectors(ev: Evaluation) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(tangents u, direction w): short numbers in the case's dtype, one per differentiable input, from the seed."""
     shapes = [ev.case.inputs[n].shape for n in ev.spec.differentiable]
     u, w = (generator(ev.case.seed, stream) for stream in (_TANGENT_STREAM, _DIRECTION_STREAM))
-    return ([np.round(u.uniform(-2.0, 2.0, size=s), 3).astype(ev.dtype) for s in shapes],
-            [np.round(w.uniform(-2.0, 2.0, size=s), 3).astype(ev.dtype) for s in shapes])
+    return ([thousandths(u, s).astype(ev.dtype, copy=False) for s in shapes],
+            [thousandths(w, s).astype(ev.dtype, copy=False) for s in shapes])
 
 
 def _attempt(ev: Evaluation, fn: Callable, *args: Any) -> tuple[Any, str | None]:
