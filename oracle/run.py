@@ -16,6 +16,7 @@ import functools
 import platform
 import secrets
 import shlex
+import threading
 import time
 import zlib
 from typing import Any, Callable, Iterable, Sequence
@@ -106,6 +107,62 @@ def derived_seed(seed: int, impl: Implementation, dtype: str) -> int:
     return zlib.crc32(f"{seed}:{impl.op}".encode())
 
 
+class _Judging(threading.local):
+    """What judges a case, for the search running in this thread (the innermost judge())."""
+
+    def __init__(self) -> None:
+        self.stack: list[Callable[[Any], None]] = []
+
+
+_judging = _Judging()
+
+
+def _search(spec: Any, dtype: str, examples: int, seed: int, key: str) -> Callable[[], None]:
+    """The hypothesis test that searches one spec's cases in one dtype: one value draw per structure,
+    several for the smallest ones, where shrinking ends (cases.py). It judges each case with the
+    judge() running in its thread."""
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=False, print_blob=False,
+              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet, report_multiple_bugs=True,
+              phases=(Phase.explicit, Phase.generate, Phase.shrink))
+    @hypothesis_seed(seed)
+    @given(case_groups(spec, dtype))
+    def search(group):
+        judge_case = _judging.stack[-1]
+        for case in group.cases():
+            judge_case(case)
+
+    # Without a key hypothesis digests the test's source on every run (a few ms); with
+    # database=None the key is never used for anything else.
+    search._hypothesis_internal_database_key = key.encode()
+    return search
+
+
+class _Same:
+    """An object compared by identity, as a cache key (a spec's own equality compares every field)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.value is self.value
+
+
+@functools.lru_cache(maxsize=256)
+def _kept(spec: _Same, dtype: str, examples: int, seed: int, key: str) -> Callable[[], None]:
+    return _search(spec.value, dtype, examples, seed, key)   # which holds the spec: its id stays its own
+
+
+def _kept_search(spec: Any, dtype: str, examples: int, seed: int, key: str) -> Callable[[], None]:
+    """_search(), defined once per (spec, dtype, cases, seed, implementation's name) and kept for every
+    judge() of it, such as each assert_gradients call of a test suite on the same code: defining a
+    hypothesis test costs about half a millisecond."""
+    return _kept(_Same(spec), dtype, examples, seed, key)
+
+
 def reproduce_command(impl: Implementation, dtype: str, seed: int, examples: int) -> str:
     where = impl.target
     if where:
@@ -160,23 +217,14 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
         if evaluation is not None and evaluation.inconclusive:
             inconclusive.add(case_key(case))
 
-    # One value draw per structure, several for the smallest ones, where shrinking ends (cases.py).
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False, print_blob=False,
-              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet, report_multiple_bugs=True,
-              phases=(Phase.explicit, Phase.generate, Phase.shrink))
-    @hypothesis_seed(derived_seed(seed, impl, dtype))
-    @given(case_groups(impl.spec, dtype))
-    def search(group):
-        for case in group.cases():
-            judge_case(case)
-
-    for saved in saved_examples.replay(impl, dtype, examples_from, examples_db):
-        search = example(CaseGroup(saved))(search)
-    # Without a key hypothesis digests the test's source on every run (a few ms); with
-    # database=None the key is never used for anything else.
-    search._hypothesis_internal_database_key = f"{impl.plugin}:{impl.label}:{dtype}".encode()
+    searched = (impl.spec, dtype, examples, derived_seed(seed, impl, dtype), f"{impl.plugin}:{impl.label}:{dtype}")
+    saved = list(saved_examples.replay(impl, dtype, examples_from, examples_db))
+    search = _search(*searched) if saved else _kept_search(*searched)
+    for case in saved:   # on a search of its own: a kept one would keep them for later judge() calls
+        search = example(CaseGroup(case))(search)
 
     reproduce = reproduce_command(impl, dtype, seed, examples)
+    _judging.stack.append(judge_case)
     try:
         with steady_constants():   # the same seed draws the same cases in any process
             search()
@@ -194,6 +242,8 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
         verdict.inconclusive = len(inconclusive)
         verdict.hints += [w for w in sorted(warnings) if w not in verdict.hints]
         return _finish(verdict, impl, examples_db)
+    finally:
+        _judging.stack.pop()
     unsure = (f" ({len(inconclusive)} inconclusive: rounding in {dtype} there is as large as the gradient)"
               if inconclusive else "")
     return _finish(Verdict(status="passed", examples=evaluated, reproduce=reproduce, inconclusive=len(inconclusive),

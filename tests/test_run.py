@@ -56,6 +56,21 @@ def test_the_same_seed_gives_the_same_verdicts_and_cases():
     assert strip(first) == strip(again)
 
 
+def test_each_judge_of_the_same_code_and_dtype_reuses_one_search_and_finds_the_same_failure(monkeypatch):
+    import oracle.run
+
+    defined = []
+    given = oracle.run.given
+    monkeypatch.setattr(oracle.run, "given", lambda *a, **k: defined.append(a) or given(*a, **k))
+    oracle.run._kept.cache_clear()
+    (relu,) = [i for i in make_plugin().implementations if i.op == "relu"]
+    verdicts = [oracle.run.judge(relu, "float64", examples=10, seed=7) for _ in range(3)]
+    assert len(defined) == 1
+    assert {(v.status, v.case.dims["n"], v.examples) for v in verdicts} == {(verdicts[0].status, 1, verdicts[0].examples)}
+    oracle.run.judge(relu, "float32", examples=10, seed=7)
+    assert len(defined) == 2
+
+
 def test_a_verdict_says_how_to_reproduce_it():
     run = check([make_plugin()], ops=["sum*"], dtypes=["float64"], examples=12, seed=5)
     reproduce = run.verdicts[0].reproduce
