@@ -152,15 +152,11 @@ class _Same:
 
 
 @functools.lru_cache(maxsize=256)
-def _kept(spec: _Same, dtype: str, examples: int, seed: int, key: str) -> Callable[[], None]:
-    return _search(spec.value, dtype, examples, seed, key)   # which holds the spec: its id stays its own
-
-
-def _kept_search(spec: Any, dtype: str, examples: int, seed: int, key: str) -> Callable[[], None]:
-    """_search(), defined once per (spec, dtype, cases, seed, implementation's name) and kept for every
-    judge() of it, such as each assert_gradients call of a test suite on the same code: defining a
-    hypothesis test costs about half a millisecond."""
-    return _kept(_Same(spec), dtype, examples, seed, key)
+def _kept_search(spec: _Same, dtype: str, examples: int, seed: int, key: str, thread: int) -> Callable[[], None]:
+    """_search(), defined once per (spec, dtype, cases, seed, implementation's name) and thread, and kept for
+    every judge() of it, such as each assert_gradients call of a test suite on the same code: defining a
+    hypothesis test costs about half a millisecond. The search holds the spec, so its id stays its own."""
+    return _search(spec.value, dtype, examples, seed, key)
 
 
 def reproduce_command(impl: Implementation, dtype: str, seed: int, examples: int) -> str:
@@ -217,9 +213,10 @@ def judge(impl: Implementation, dtype: str, examples: int = DEFAULT_EXAMPLES, se
         if evaluation is not None and evaluation.inconclusive:
             inconclusive.add(case_key(case))
 
-    searched = (impl.spec, dtype, examples, derived_seed(seed, impl, dtype), f"{impl.plugin}:{impl.label}:{dtype}")
+    searched = (dtype, examples, derived_seed(seed, impl, dtype), f"{impl.plugin}:{impl.label}:{dtype}")
     saved = list(saved_examples.replay(impl, dtype, examples_from, examples_db))
-    search = _search(*searched) if saved else _kept_search(*searched)
+    search = (_search(impl.spec, *searched) if saved
+              else _kept_search(_Same(impl.spec), *searched, threading.get_ident()))
     for case in saved:   # on a search of its own: a kept one would keep them for later judge() calls
         search = example(CaseGroup(case))(search)
 

@@ -62,7 +62,7 @@ def test_each_judge_of_the_same_code_and_dtype_reuses_one_search_and_finds_the_s
     defined = []
     given = oracle.run.given
     monkeypatch.setattr(oracle.run, "given", lambda *a, **k: defined.append(a) or given(*a, **k))
-    oracle.run._kept.cache_clear()
+    oracle.run._kept_search.cache_clear()
     (relu,) = [i for i in make_plugin().implementations if i.op == "relu"]
     verdicts = [oracle.run.judge(relu, "float64", examples=10, seed=7) for _ in range(3)]
     assert len(defined) == 1
