@@ -162,11 +162,12 @@ HALF_TYPES = ("bfloat16",)   # float types NumPy holds through ml_dtypes (kind "
 _PACKED_SIGNS_FROM = 4096   # elements; below it the packing's few extra calls cost more than they save
 
 
-def nudging(case: Case) -> Callable[[np.ndarray], np.ndarray]:
+def nudging(case: Case, stream: int = 11) -> Callable[[np.ndarray], np.ndarray]:
     """Moves every element of an array up or down by one rounding unit of the case's dtype, at random
-    (reproducibly from the case's seed): what rounding alone may do to each input and upstream value."""
+    (reproducibly from the case's seed and the stream): what rounding alone may do to each input and
+    upstream value."""
     eps = rounding_unit(case.dtype)
-    rng = generator(case.seed, 11)
+    rng = generator(case.seed, stream)
     factors = np.array([1 - eps, 1 + eps])
 
     def nudge(a: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from ..rounding import modes_rounding_spread
 from ..streams import generator, thousandths
 from ..tolerances import ROUNDING_ALLOWANCE, eps, rms
 from .calling import call
-from .evaluation import Evaluation
+from .evaluation import Evaluation, nudging
 from .evidence import _small, compare
 
 __all__ = ["MODE_CHECKS", "skipped", "check_jvp", "check_adjoint", "check_second_order"]
@@ -96,13 +96,7 @@ def _expected(ev: Evaluation, precision: str = "float64", nudged: bool = False) 
         u, w = _vectors(ev)
         case, arrays = ev.case, [u, list(ev.cotangent), w]
         if nudged:
-            unit = eps(ev.dtype)
-            rng = generator(ev.case.seed, _NUDGE_STREAM)
-
-            def nudge(a):
-                a = np.asarray(a, dtype=np.float64)
-                return a * (1 + unit * rng.choice([-1.0, 1.0], size=a.shape))
-
+            nudge = nudging(ev.case, _NUDGE_STREAM)
             case = replace(case, inputs={n: nudge(a) if a.dtype.kind in "fV" else a for n, a in case.inputs.items()})
             arrays = [[nudge(a) for a in group] for group in arrays]
         cache[key] = reference_modes(case, *arrays, precision=precision)
